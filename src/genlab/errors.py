@@ -1,0 +1,27 @@
+"""Exceptions users can catch. Each is also a builtin type (ValueError, ...) so code that
+catches the builtin keeps working."""
+from __future__ import annotations
+
+
+class GenlabError(Exception):
+    """Base class of every error genlab raises on purpose."""
+
+
+class ModelFormatError(GenlabError, ValueError):
+    """A folder or file is not a (readable) saved genlab model."""
+
+
+class NotFittedError(GenlabError, RuntimeError):
+    """A model was used before ``fit`` (or ``load``) gave it weights."""
+
+
+class DataError(GenlabError, ValueError):
+    """Input data is missing, unreadable, or has the wrong shape or values."""
+
+
+class TrainingDivergedError(GenlabError, RuntimeError):
+    """The loss became NaN or infinite during training."""
+
+
+class LogProbUnavailableError(GenlabError, NotImplementedError):
+    """The model defines no likelihood (``log_prob_kind == 'none'``)."""

@@ -1,0 +1,4 @@
+from .config import AutoencoderConfig
+from .model import Autoencoder
+
+__all__ = ["Autoencoder", "AutoencoderConfig"]

@@ -1,0 +1,114 @@
+"""The few network blocks shared across families: MLPs and conv encoders/decoders sized
+from the data shape (8x8 digits, 28x28 MNIST, any user image size)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def mlp(sizes: Sequence[int], *, dropout: float = 0.0, act: type[nn.Module] = nn.ReLU,
+        final_act: nn.Module | None = None) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``act`` (and dropout) between."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    if final_act is not None:
+        layers.append(final_act)
+    return nn.Sequential(*layers)
+
+
+def _down(n: int) -> int:
+    """Spatial size after a 3x3 conv with stride 2 and padding 1."""
+    return (n - 1) // 2 + 1
+
+
+def conv_sizes(hw: tuple[int, int], n_layers: int) -> list[tuple[int, int]]:
+    """Feature-map sizes ``[input, after layer 1, ...]`` of the stride-2 encoder."""
+    sizes = [tuple(hw)]
+    for _ in range(n_layers):
+        h, w = sizes[-1]
+        sizes.append((_down(h), _down(w)))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 3x3 convolutions, then a linear layer to ``out_dim``.
+
+    Shapes: ``(B, C, H, W) -> (B, out_dim)``.
+    """
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_dim: int, *,
+                 dropout: float = 0.0):
+        super().__init__()
+        c, h, w = in_shape
+        sizes = conv_sizes((h, w), len(channels))
+        layers: list[nn.Module] = []
+        prev = c
+        for ch in channels:
+            layers += [nn.Conv2d(prev, ch, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            if dropout > 0:
+                layers.append(nn.Dropout2d(dropout))
+            prev = ch
+        self.convs = nn.Sequential(*layers)
+        self.flat_dim = prev * sizes[-1][0] * sizes[-1][1]
+        self.head = nn.Linear(self.flat_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(x).flatten(1))  # (B, out_dim)
+
+
+class ConvDecoder(nn.Module):
+    """Linear layer to a small feature map, then stride-2 transposed convolutions that
+    land exactly on the output size (``output_padding`` chosen per layer).
+
+    Shapes: ``(B, in_dim) -> (B, C, H, W)`` (logits / means, no output activation).
+    """
+
+    def __init__(self, in_dim: int, out_shape: Sequence[int], channels: Sequence[int], *,
+                 dropout: float = 0.0):
+        super().__init__()
+        c, h, w = out_shape
+        rev = list(channels)[::-1]  # deepest first
+        sizes = conv_sizes((h, w), len(rev))[::-1]  # smallest first
+        self.start = (rev[0], *sizes[0])
+        self.fc = nn.Linear(in_dim, math.prod(self.start))
+        layers: list[nn.Module] = [nn.LeakyReLU(0.2)]
+        for i in range(len(rev)):
+            (sh, sw), (th, tw) = sizes[i], sizes[i + 1]
+            out_ch = rev[i + 1] if i + 1 < len(rev) else c
+            pad = (th - (2 * sh - 1), tw - (2 * sw - 1))
+            layers.append(nn.ConvTranspose2d(rev[i], out_ch, 3, stride=2, padding=1, output_padding=pad))
+            if i + 1 < len(rev):
+                layers.append(nn.LeakyReLU(0.2))
+                if dropout > 0:
+                    layers.append(nn.Dropout2d(dropout))
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconvs(self.fc(z).view(-1, *self.start))  # (B, C, H, W)
+
+
+def encoder(arch: str, shape: Sequence[int], out_dim: int, *, hidden: Sequence[int],
+            channels: Sequence[int], dropout: float = 0.0) -> nn.Module:
+    """An MLP (flattening its input) or conv encoder from ``shape`` to ``out_dim``."""
+    if arch == "conv":
+        if len(shape) != 3:
+            raise ValueError(f"arch='conv' needs image data (C, H, W), got shape {tuple(shape)}; use arch='mlp'")
+        return ConvEncoder(shape, channels, out_dim, dropout=dropout)
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, out_dim], dropout=dropout))
+
+
+def decoder(arch: str, in_dim: int, shape: Sequence[int], *, hidden: Sequence[int],
+            channels: Sequence[int], dropout: float = 0.0) -> nn.Module:
+    """The mirror of ``encoder``: ``(B, in_dim) -> (B, *shape)``."""
+    if arch == "conv":
+        return ConvDecoder(in_dim, shape, channels, dropout=dropout)
+    return nn.Sequential(mlp([in_dim, *reversed(hidden), math.prod(shape)], dropout=dropout),
+                         nn.Unflatten(1, tuple(shape)))

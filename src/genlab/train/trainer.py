@@ -1,0 +1,297 @@
+"""The one gradient loop for every torch model whose ``forward(batch)`` returns its loss.
+
+Reproducibility and resume: data order is a permutation drawn from a generator seeded by
+``(seed, epoch)``; augmentation draws from a generator seeded by ``(seed, step)``; model
+randomness (dropout, reparameterisation noise) uses torch's global RNG, which is seeded at
+the start and saved in every checkpoint. A run killed at any moment and resumed from its
+last checkpoint therefore performs exactly the same floating-point operations as an
+uninterrupted run and ends with bit-identical weights on CPU.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._threads import set_threads
+from ..data.dataset import Dataset, as_dataset
+from ..errors import DataError, TrainingDivergedError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .schedule import make_optimizer, make_scheduler
+
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _mix(*ints: int) -> int:
+    """A deterministic 63-bit seed from integers (no Python hash randomisation)."""
+    h = 1469598103934665603
+    for i in ints:
+        h = ((h ^ (i & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+def resolve_data(data: Any, val: Any, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
+    """Training and validation sets from user input.
+
+    A dataset name or path uses its own deterministic validation split; an in-memory
+    dataset without ``val`` gives up ``cfg.val_fraction`` of its rows (seeded split).
+    """
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        from ..data.datasets import load_splits
+
+        splits = load_splits(data)
+        train_ds = splits["train"]
+        if val is None:
+            val = splits.get("val")
+    else:
+        train_ds = as_dataset(data)
+        if val is None and cfg.val_fraction > 0 and len(train_ds) >= 20:
+            train_ds, val = train_ds.split([1 - cfg.val_fraction, cfg.val_fraction], seed=cfg.seed)
+    val_ds = None if val is None else as_dataset(val, split="val")
+    if val_ds is not None and val_ds.shape != train_ds.shape:
+        raise DataError(f"validation data has shape {val_ds.shape}, training data {train_ds.shape}")
+    return train_ds, val_ds
+
+
+class Trainer:
+    """Trains a ``TorchGenerativeModel`` according to a ``TrainConfig``.
+
+    Attributes set during ``fit``: ``model``, ``step``, ``epoch``, ``run_dir``,
+    ``history`` (list of logged rows) and ``should_stop`` (a callback may set it).
+    """
+
+    def __init__(self, config: TrainConfig | dict | None = None):
+        self.config = TrainConfig.coerce(config)
+        self.history: list[dict[str, Any]] = []
+        self.should_stop = False
+
+    # ------------------------------------------------------------------ helpers
+    def _batch(self, ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = {"x": ds.x[idx]}
+        if ds.y is not None:
+            batch["y"] = ds.y[idx]
+        return batch
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, ds: Dataset) -> dict[str, float]:
+        """Example-weighted mean of every scalar ``forward`` returns, over ``ds``."""
+        model.eval()
+        sums: dict[str, float] = {}
+        bs = max(self.config.batch_size, 256)
+        for start in range(0, len(ds), bs):
+            idx = torch.arange(start, min(start + bs, len(ds)))
+            out = model(self._batch(ds, idx))
+            for k, v in out.items():
+                if torch.is_tensor(v) and v.dim() == 0:
+                    sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
+        model.train()
+        return {k: v / len(ds) for k, v in sums.items()}
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self._log_file is not None:
+            self._log_file.write(json.dumps(row) + "\n")
+            self._log_file.flush()
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, float) and k not in ("time", "epoch"):
+                    self._tb.add_scalar(f"{row['split']}/{k}", v, row["step"])
+
+    def _state(self, model, opt, sched, best_state) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "best_value": self.best_value, "best_step": self.best_step,
+            "bad_evals": self.bad_evals, "best_state": best_state or {},
+            "stopped_early": self.stopped_early,
+            "config": json.dumps(self.config.to_dict(), sort_keys=True),
+        }
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
+            resume: bool = False, callbacks: list | None = None) -> Any:
+        """Train ``model`` on ``data``; see ``TorchGenerativeModel.fit``."""
+        cfg = self.config
+        set_threads(cfg.threads)
+        train_ds, val_ds = resolve_data(data, val, cfg)
+        model._ensure_built(train_ds)
+        if getattr(model.config, "num_classes", 0) and train_ds.y is None:
+            raise DataError(
+                f"{type(model).__name__} is conditional (num_classes="
+                f"{model.config.num_classes}) but the data has no labels"
+            )
+        model.train()
+        self.model, self.callbacks = model, list(callbacks or [])
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        augment = None
+        if cfg.augment:
+            from ..data.augment import parse_augment
+
+            augment = parse_augment(cfg.augment)
+
+        n, bs = len(train_ds), cfg.batch_size
+        spe = math.ceil(n / bs)
+        total = spe * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, spe * cfg.epochs)
+        opt = make_optimizer(model.parameters(), cfg)
+        sched = make_scheduler(opt, cfg, spe, total)
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.best_value, self.best_step, self.bad_evals = math.inf, -1, 0
+        self.stopped_early = False
+        best_state: dict[str, torch.Tensor] | None = None
+        ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
+
+        ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
+        if resume and ckpt is None and ckpt_dir is not None and (self.run_dir / METRICS_FILE).exists():
+            (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
+        if ckpt is not None:
+            if ckpt["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
+                raise ValueError(
+                    f"cannot resume {self.run_dir}: its checkpoint was made with different "
+                    "training settings; resume with the same settings or start a new run"
+                )
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["rng"])
+            self.step, self.epoch = ckpt["step"], ckpt["epoch"]
+            self.batch_in_epoch = ckpt["batch_in_epoch"]
+            self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
+            self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
+            best_state = ckpt["best_state"] or None
+        else:
+            torch.manual_seed(cfg.seed)
+
+        self._log_file = self._tb = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.run_dir / METRICS_FILE
+            if ckpt is not None and log_path.exists():  # drop rows the checkpoint never saw
+                rows = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
+                self.history = [r for r in rows if r.get("step", 0) <= self.step]
+                log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            self._log_file = open(log_path, "a" if ckpt is not None else "w")
+            if cfg.tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+
+                    self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+                except ImportError:
+                    pass
+
+        def checkpoint() -> None:
+            if ckpt_dir is not None:
+                save_checkpoint(ckpt_dir, self._state(model, opt, sched, best_state))
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=self.step, desc=f"train {getattr(model, 'model_type', '')}",
+                   unit="step", disable=(None if cfg.progress is None else not cfg.progress),
+                   dynamic_ncols=True, leave=False)
+        t0 = time.time()
+        try:
+            while self.step < total and not self.stopped_early and not self.should_stop:
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
+                for b in range(self.batch_in_epoch, spe):
+                    if self.step >= total or self.should_stop:
+                        break
+                    batch = self._batch(train_ds, perm[b * bs:(b + 1) * bs])
+                    if augment is not None:
+                        g = torch.Generator().manual_seed(_mix(cfg.seed, 7919, self.step))
+                        batch["x"] = augment(batch["x"], g)
+                    out = model(batch)
+                    loss = out["loss"]
+                    if not torch.isfinite(loss):
+                        self._diverged(float(loss))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        if not torch.isfinite(norm):
+                            self._diverged(float(norm), what="gradient norm")
+                    opt.step()
+                    sched.step()
+                    self.step += 1
+                    self.batch_in_epoch = b + 1
+                    logs = {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.dim() == 0}
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == total:
+                        bar.set_postfix(loss=f"{logs['loss']:.4f}")
+                        self._log({"split": "train", "step": self.step, "epoch": self.epoch,
+                                   "lr": sched.get_last_lr()[0], **logs,
+                                   "time": round(time.time() - t0, 3)})
+                    for cb in self.callbacks:
+                        if hasattr(cb, "on_step_end"):
+                            cb.on_step_end(self, logs)
+                    epoch_done = self.batch_in_epoch == spe
+                    if epoch_done or self.step == total:
+                        best_state = self._end_of_epoch(model, val_ds, best_state, epoch_done, total)
+                    if epoch_done:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                    if epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total:
+                        checkpoint()
+                    if self.stopped_early:
+                        break
+        finally:
+            bar.close()
+            if self._log_file is not None:
+                self._log_file.close()
+            if self._tb is not None:
+                self._tb.close()
+
+        if cfg.patience is not None and best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        model.on_fit_end(train_ds)
+        return model
+
+    def _end_of_epoch(self, model, val_ds, best_state, epoch_done: bool, total: int):
+        cfg = self.config
+        if val_ds is None:
+            return best_state
+        if (self.epoch + 1) % cfg.eval_every != 0 and self.step != total:
+            return best_state
+        scores = self.evaluate(model, val_ds)
+        row = {"split": "val", "step": self.step, "epoch": self.epoch,
+               **{f"val_{k}": v for k, v in scores.items()}}
+        self._log(row)
+        for cb in self.callbacks:
+            if hasattr(cb, "on_epoch_end"):
+                cb.on_epoch_end(self, row)
+        if cfg.monitor not in row:
+            raise ValueError(f"monitor {cfg.monitor!r} is not logged; choose one of "
+                             f"{sorted(k for k in row if k.startswith('val_'))}")
+        value = row[cfg.monitor]
+        if value < self.best_value - cfg.min_delta:
+            self.best_value, self.best_step, self.bad_evals = value, self.step, 0
+            if cfg.patience is not None:
+                best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_evals += 1
+            if cfg.patience is not None and self.bad_evals >= cfg.patience:
+                self.stopped_early = True
+                self._log({"split": "event", "step": self.step, "epoch": self.epoch,
+                           "event": "early_stop", "best_step": self.best_step,
+                           f"best_{cfg.monitor}": self.best_value})
+        return best_state
+
+    def _diverged(self, value: float, what: str = "loss") -> None:
+        where = f"step {self.step + 1} (epoch {self.epoch})"
+        self._log({"split": "event", "step": self.step + 1, "epoch": self.epoch,
+                   "event": "diverged", "value": str(value)})
+        keep = ""
+        if self.run_dir is not None and (self.run_dir / CHECKPOINT_DIR / "last.pt").exists():
+            keep = f" The last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}."
+        raise TrainingDivergedError(
+            f"the {what} became {value} at {where}.{keep} Try a lower learning rate "
+            f"(now {self.config.lr:g}), gradient clipping (grad_clip=1.0), a smaller beta/"
+            "batch, or check the data for extreme values."
+        )
