@@ -210,6 +210,7 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
             )
         self.config = config
         self.built = False
+        self.fitted = False  # True once trained or loaded: a later fit then warm-starts
         if getattr(config, "data_shape", None) is not None:
             self.build()
             self.built = True
@@ -327,4 +328,5 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                 f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
             )
         model.eval()
+        model.fitted = True
         return model

@@ -122,6 +122,14 @@ class Trainer:
         cfg = self.config
         set_threads(cfg.threads)
         train_ds, val_ds = resolve_data(data, val, cfg)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
+        ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
+        if ckpt is None:
+            # seed before the weights are drawn: same seed -> same initial weights
+            torch.manual_seed(cfg.seed)
+            if model.built and not model.fitted:
+                model.build()
         model._ensure_built(train_ds)
         if getattr(model.config, "num_classes", 0) and train_ds.y is None:
             raise DataError(
@@ -130,7 +138,6 @@ class Trainer:
             )
         model.train()
         self.model, self.callbacks = model, list(callbacks or [])
-        self.run_dir = Path(run_dir) if run_dir is not None else None
         augment = None
         if cfg.augment:
             from ..data.augment import parse_augment
@@ -146,9 +153,6 @@ class Trainer:
         self.best_value, self.best_step, self.bad_evals = math.inf, -1, 0
         self.stopped_early = False
         best_state: dict[str, torch.Tensor] | None = None
-        ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
-
-        ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
         if resume and ckpt is None and ckpt_dir is not None and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
@@ -166,8 +170,6 @@ class Trainer:
             self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
             self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
             best_state = ckpt["best_state"] or None
-        else:
-            torch.manual_seed(cfg.seed)
 
         self._log_file = self._tb = None
         if self.run_dir is not None:
@@ -251,6 +253,7 @@ class Trainer:
             model.load_state_dict(best_state)
         model.eval()
         model.on_fit_end(train_ds)
+        model.fitted = True
         return model
 
     def _end_of_epoch(self, model, val_ds, best_state, epoch_done: bool, total: int):

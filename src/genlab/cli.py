@@ -1,0 +1,311 @@
+"""The ``genlab`` command line: thin — it parses, calls the library and prints.
+
+Errors in what the user typed (unknown options, bad values, missing data) print one
+line and exit with status 2; a failure during the work (e.g. a diverged run) exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import DataError, GenlabError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in the command line: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:  # one clear line instead of usage spam
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ------------------------------------------------------------------ --key=value overrides
+def _convert(raw: str, hint: Any, name: str) -> Any:
+    """Parse ``raw`` as the type of the config field ``name`` (hint from type hints)."""
+    text = str(hint)
+    if raw.lower() in ("none", "null") and "None" in text:
+        return None
+    try:
+        if "tuple" in text:
+            inner = float if "float" in text else int
+            return tuple(inner(v) for v in raw.replace("(", "").replace(")", "").split(",") if v.strip())
+        if "bool" in text:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "int" in text and "float" not in text:
+            return int(raw)
+        if "float" in text:
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"--{name}: cannot read {raw!r} as {text.replace('typing.', '')}") from None
+    return raw
+
+
+def parse_overrides(tokens: Sequence[str], *classes: type) -> list[dict[str, Any]]:
+    """Split ``--key=value`` / ``--key value`` tokens among the config ``classes``.
+
+    Returns one dict of overrides per class (a key goes to the first class that has it).
+    """
+    hints = [typing.get_type_hints(c) for c in classes]
+    fields = [[f.name for f in dataclasses.fields(c)] for c in classes]
+    out: list[dict[str, Any]] = [{} for _ in classes]
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise UsageError(f"unexpected argument {tok!r}")
+        key, _, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if not _:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise UsageError(f"--{key} needs a value (--{key}=VALUE)")
+            i += 1
+            val = tokens[i]
+        for j, names in enumerate(fields):
+            if key in names:
+                out[j][key] = _convert(val, hints[j][key], key)
+                break
+        else:
+            import difflib
+
+            known = sorted({n for names in fields for n in names} - {"data_shape"})
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean --{close[0]}?" if close else f"; known: {', '.join(known)}"
+            raise UsageError(f"unknown option --{key}{hint}")
+        i += 1
+    return out
+
+
+# ------------------------------------------------------------------ commands
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import DATASETS, MODELS, PIPELINES
+
+    if args.what in ("models", "all"):
+        print("models:")
+        for name, cls in MODELS.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"  {name:<14} log_prob={cls.log_prob_kind:<12} {doc}")
+    if args.what in ("datasets", "all"):
+        print("datasets:")
+        for name, fn in DATASETS.items():
+            print(f"  {name:<14} {getattr(fn, 'description', '')}")
+    if args.what in ("pipelines", "all"):
+        print("pipelines:")
+        for name, cls in PIPELINES.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"  {name:<14} {doc}")
+    return 0
+
+
+def _train_config_dict(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
+    cfg = dict(extra)
+    for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "threads", "max_steps",
+                "patience", "augment"):
+        v = getattr(args, key, None)
+        if v is not None:
+            cfg[key] = v
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from .registry import MODELS
+    from .runs import train_run
+    from .train import TrainConfig
+
+    if args.resume:
+        if rest:
+            raise UsageError("--resume continues a run with its recorded settings; drop the overrides")
+        if args.out is None:
+            raise UsageError("--resume needs --out RUN (the run folder to continue)")
+        run = train_run(args.model, None, out=args.out, resume=True, command=sys.argv)
+    else:
+        if args.data is None:
+            raise UsageError("--data is required (a dataset name from `genlab list`, or a path)")
+        cls = MODELS.get(args.model)
+        model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
+        out = args.out or f"runs/{cls.model_type}-{Path(str(args.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        data_options = {"binarize": True} if args.binarize else {}
+        if args.limit:
+            data_options["limit"] = args.limit
+        run = train_run(cls.model_type, args.data, out=out, train=_train_config_dict(args, train_over),
+                        model_config=model_over, data_options=data_options, command=sys.argv)
+    _print_run_summary(run)
+    return 0
+
+
+def _print_run_summary(run: Any) -> None:
+    m = run.eval.get("metrics", {})
+    shown = {k: v for k, v in m.items() if isinstance(v, float) and k != "n_test"}
+    print(f"run:     {run.path}")
+    print(f"status:  {run.info.get('status')} in {run.info.get('wall_time_s')} s")
+    for k, v in list(shown.items())[:8]:
+        print(f"  {k:<20} {v:.4g}")
+    if (run.path / "report.html").exists():
+        print(f"report:  {run.path / 'report.html'}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .base import load
+    from .report import save_grid
+
+    model = load(args.run)
+    cond = {}
+    if args.y is not None:
+        if not getattr(model.config, "num_classes", 0):
+            raise UsageError("--y works with conditional models only (trained with --num_classes=-1)")
+        cond["y"] = args.y
+    x = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), **cond)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        import numpy as np
+
+        np.save(out, x.numpy())
+    elif out.suffix == ".csv":
+        import numpy as np
+
+        np.savetxt(out, x.reshape(len(x), -1).numpy(), delimiter=",", fmt="%.6g")
+    elif out.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        if x.dim() != 4:
+            raise UsageError("this model makes table rows, not images: use -o samples.csv or .npy")
+        save_grid(x, out)
+    else:
+        raise UsageError(f"-o {out}: use a .png/.jpg (image grid), .npy or .csv file")
+    print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .runs import Run
+
+    path = write_report(Run(args.run))
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from .runs import train_run
+
+    t0 = time.time()
+    out = Path(args.out)
+    if (out / "run.json").exists():
+        import shutil
+
+        shutil.rmtree(out)
+    print(f"genlab {__version__} quickstart: a convolutional VAE on the 8x8 digits "
+          f"({args.epochs} epochs on the CPU)")
+    run = train_run("vae", "digits", out=out,
+                    train={"epochs": args.epochs, "batch_size": 64, "lr": 2e-3, "schedule": "cosine",
+                           "seed": args.seed, "threads": args.threads},
+                    model_config={"arch": "conv", "latent_dim": 8, "channels": (32, 64),
+                                  "hidden": (128,)}, command=sys.argv)
+    _print_run_summary(run)
+    for name in ("samples.png", "reconstructions.png", "curves.png"):
+        if (run.path / "figures" / name).exists():
+            print(f"figure:  {run.path / 'figures' / name}")
+    print(f"done in {time.time() - t0:.1f} s")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="genlab", description="genlab: train, sample and report generative models.")
+    p.add_argument("--version", action="version", version=f"genlab {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list models, datasets and pipelines")
+    s.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "pipelines"])
+
+    s = sub.add_parser("train", help="train a model into a run folder",
+                       description="Train MODEL on --data into the run folder --out. Any model or "
+                       "training setting can be given as --key=value (e.g. --latent_dim=8 "
+                       "--arch=conv --beta=2 --schedule=cosine --grad_clip=1 --weight_decay=1e-4); "
+                       "see the config docstrings or ARCHITECTURE.md for every field.")
+    s.add_argument("model", help="model name (genlab list models)")
+    s.add_argument("--data", help="dataset name (genlab list datasets) or a path: image folder, .npy/.npz, .csv")
+    s.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", dest="batch_size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    s.add_argument("--max-steps", dest="max_steps", type=int)
+    s.add_argument("--patience", type=int, help="early stopping patience (evaluations); restores the best weights")
+    s.add_argument("--augment", help='on-the-fly augmentation, e.g. "flip,shift:2,rotate:10,noise:0.05"')
+    s.add_argument("--binarize", action="store_true", help="threshold images at 0.5 (for Bernoulli likelihoods)")
+    s.add_argument("--limit", type=int, help="use only the first N examples of each split")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run or model folder")
+    s.add_argument("run", help="run folder or saved model folder")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("-o", "--output", default="samples.png", help="output .png grid, .npy or .csv")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--y", type=int, help="class to sample (conditional models)")
+
+    s = sub.add_parser("report", help="(re)write a run's HTML report")
+    s.add_argument("run")
+
+    s = sub.add_parser("quickstart", help="train a small VAE on the embedded digits and write a report")
+    s.add_argument("--out", default="runs/quickstart")
+    s.add_argument("--epochs", type=int, default=60)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    prog = f"genlab {args.command}"
+    try:
+        if rest and args.command != "train":
+            raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
+        for name in ("n", "epochs"):
+            v = getattr(args, name, None)
+            if v is not None and v < 1:
+                raise UsageError(f"{'-n' if name == 'n' else '--' + name} must be >= 1, got {v}")
+        if args.command == "train":
+            return cmd_train(args, rest)
+        return {"list": cmd_list, "sample": cmd_sample, "report": cmd_report,
+                "quickstart": cmd_quickstart}[args.command](args)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DataError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("GENLAB_DEBUG"):
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except GenlabError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Pure metric functions (no state, no I/O)."""
+from __future__ import annotations
+
+import torch
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per example, in dB.
+
+    ``10 log10(data_range^2 / mse)`` with the MSE taken over all but the first dimension;
+    identical inputs give ``inf``.
+
+    Args:
+        pred, target: ``(B, ...)`` tensors of the same shape.
+        data_range: max minus min of the signal (1 for images in [0, 1]).
+    Returns:
+        ``(B,)`` float64.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"psnr: shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    mse = (pred.double() - target.double()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(data_range ** 2 / mse)
+
+
+# ----------------------------------------------------------------------------- ranking
+import numpy as _np  # noqa: E402
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve, from the Mann-Whitney U statistic (Hanley & McNeil 1982).
+
+    ``AUC = P(s+ > s-) + 0.5 P(s+ = s-)`` for a random positive and a random negative:
+    with average ranks ``r`` of all scores (ties share the mean of their ranks),
+    ``U = sum(r[positives]) - n+ (n+ + 1) / 2`` and ``AUC = U / (n+ n-)``. Matches
+    ``sklearn.metrics.roc_auc_score``.
+
+    Args:
+        scores: ``(N,)`` scores, higher = more likely positive (tensor or array).
+        labels: ``(N,)`` binary labels (0/1 or bool); 1 = positive.
+    Returns:
+        the AUC in ``[0, 1]`` (0.5 = chance).
+    """
+    s = _np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores,
+                    dtype=_np.float64).reshape(-1)
+    y = _np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
+    if len(s) != len(y):
+        raise ValueError(f"roc_auc: {len(s)} scores but {len(y)} labels")
+    if _np.isnan(s).any():
+        raise ValueError("roc_auc: scores contain NaN")
+    if not _np.isin(y, (0, 1)).all():
+        raise ValueError(f"roc_auc: labels must be 0/1 or bool, got values {_np.unique(y)[:5].tolist()}")
+    pos = y.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("roc_auc is undefined with only one class in labels "
+                         f"({n_pos} positives, {n_neg} negatives)")
+    order = _np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    # average 1-based rank of each run of tied scores
+    starts = _np.flatnonzero(_np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = _np.r_[starts[1:], len(s)]
+    run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = _np.empty(len(s))
+    ranks[order] = _np.repeat(run_rank, ends - starts)
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))

@@ -1,0 +1,18 @@
+"""Applications built on trained models; importing this package registers each one in
+``genlab.PIPELINES``.
+
+A pipeline composes a fitted model and metrics for one application: it is built from a
+model (or a run folder with ``from_run(dir)``), does its job in ``__call__`` and measures
+it with ``evaluate``; it never trains. The autoencoder applications:
+
+* ``Compression`` (``"compression"``): quantised codes, bits per image, PSNR;
+* ``Denoiser`` (``"denoising"``): PSNR gain over the noisy input;
+* ``AnomalyDetector`` (``"anomaly-detection"``): reconstruction error as a score, ROC-AUC;
+  ``holdout_class_auc`` runs the one-class-held-out protocol.
+"""
+from .anomaly_detection import AnomalyDetector, holdout_class_auc
+from .compression import Compression
+from .denoising import Denoiser, ReconstructionPipeline, add_noise
+
+__all__ = ["AnomalyDetector", "Compression", "Denoiser", "ReconstructionPipeline",
+           "add_noise", "holdout_class_auc"]

@@ -1,0 +1,275 @@
+"""Plotting helpers that write PNG files: image grids, training curves, reconstructions
+and real-vs-generated histograms for tables.
+
+Nothing here opens a window or changes matplotlib's global backend: figures are built as
+``matplotlib.figure.Figure`` objects on an Agg canvas, so the helpers are safe in scripts,
+servers and notebooks alike.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+MIN_TILE_PX = 48  # small images (8x8 digits) are upscaled so that each tile is readable
+PAD_VALUE = 0.75  # light grey between tiles
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_figure(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _as_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().to(torch.float32).numpy()
+    try:
+        return np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a tensor or array of numbers ({e})") from None
+
+
+# ----------------------------------------------------------------------------- image grids
+def image_grid(x: Any, *, nrow: int | None = None, pad: int = 1, scale: int | None = None) -> Image.Image:
+    """Tile a batch of images into one picture.
+
+    Args:
+        x: ``(B, C, H, W)`` tensor or array with values in ``[0, 1]`` (values outside
+            are clipped, NaN shows as black); ``C`` is 1 (greyscale) or 3 (RGB).
+        nrow: images per row (default: ``ceil(sqrt(B))``).
+        pad: light-grey pixels between tiles and around the border, in output pixels.
+        scale: integer nearest-neighbour upscaling factor; default: the smallest that
+            makes every tile at least 48 pixels on its shorter side.
+    Returns:
+        a PIL image, mode ``"L"`` for one channel or ``"RGB"`` for three, of size
+        ``(nrow * W * scale + (nrow + 1) * pad, rows * H * scale + (rows + 1) * pad)``.
+    Raises:
+        ValueError: on a batch that is not ``(B, 1|3, H, W)`` with ``B >= 1``, or on bad
+            ``nrow`` / ``pad`` / ``scale``.
+    """
+    a = _as_numpy(x, "image_grid: x")
+    if a.ndim != 4 or a.shape[1] not in (1, 3):
+        raise ValueError(
+            f"image_grid needs images shaped (B, C, H, W) with C = 1 or 3, got shape {tuple(a.shape)}"
+        )
+    b, c, h, w = a.shape
+    if b == 0 or h == 0 or w == 0:
+        raise ValueError(f"image_grid got an empty batch of shape {tuple(a.shape)}")
+    nrow = math.ceil(math.sqrt(b)) if nrow is None else int(nrow)
+    if nrow < 1:
+        raise ValueError(f"image_grid: nrow must be >= 1, got {nrow}")
+    nrow = min(nrow, b)
+    if scale is None:
+        scale = max(1, math.ceil(MIN_TILE_PX / min(h, w)))
+    if int(scale) < 1 or int(pad) < 0:
+        raise ValueError(f"image_grid: scale must be >= 1 and pad >= 0, got scale={scale}, pad={pad}")
+    scale, pad = int(scale), int(pad)
+    a = np.clip(np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    if scale > 1:
+        a = a.repeat(scale, axis=2).repeat(scale, axis=3)
+    th, tw = h * scale, w * scale
+    rows = math.ceil(b / nrow)
+    grid = np.full((c, rows * th + (rows + 1) * pad, nrow * tw + (nrow + 1) * pad), PAD_VALUE, np.float32)
+    for i in range(b):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (th + pad), pad + col * (tw + pad)
+        grid[:, top:top + th, left:left + tw] = a[i]
+    pixels = np.round(grid * 255).astype(np.uint8)
+    if c == 1:
+        return Image.fromarray(pixels[0])  # uint8 (H, W) -> "L"
+    return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)))  # -> "RGB"
+
+
+def save_grid(x: Any, path: str | Path, **kw: Any) -> Path:
+    """Write ``image_grid(x, **kw)`` to ``path`` as PNG.
+
+    Args:
+        x: ``(B, C, H, W)`` images in ``[0, 1]``.
+        path: the PNG file to write (parent folders are created).
+        **kw: ``nrow``, ``pad``, ``scale`` for ``image_grid``.
+    Returns:
+        the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(x, **kw).save(path, format="PNG")
+    return path
+
+
+def plot_reconstructions(x: Any, x_hat: Any, path: str | Path, n: int = 8, **kw: Any) -> Path:
+    """Originals on the top row, their reconstructions on the row below.
+
+    Args:
+        x: ``(B, C, H, W)`` original images.
+        x_hat: reconstructions, same shape as ``x``.
+        path: the PNG file to write.
+        n: how many of the first examples to show.
+        **kw: ``pad`` / ``scale`` for ``image_grid``.
+    Returns:
+        the path written.
+    """
+    a, b = _as_numpy(x, "plot_reconstructions: x"), _as_numpy(x_hat, "plot_reconstructions: x_hat")
+    if a.shape != b.shape:
+        raise ValueError(f"plot_reconstructions: x has shape {tuple(a.shape)} but x_hat {tuple(b.shape)}")
+    if n < 1:
+        raise ValueError(f"plot_reconstructions: n must be >= 1, got {n}")
+    n = min(int(n), len(a))
+    return save_grid(np.concatenate([a[:n], b[:n]]), path, nrow=n, **kw)
+
+
+# ----------------------------------------------------------------------------- curves
+_SKIP_KEYS = {"split", "step", "epoch", "lr", "time", "event"}
+_REDUNDANT = {"elbo"}  # -(recon + kl): already shown by its parts
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _series(rows: list[dict], split: str, key: str) -> tuple[list[float], list[float]]:
+    pts = [(r["step"], r[key]) for r in rows
+           if r.get("split") == split and _is_num(r.get(key)) and _is_num(r.get("step"))]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _quantities(rows: list[dict]) -> list[str]:
+    """Logged quantities in first-seen order: ``loss`` first, then the model's parts."""
+    names: list[str] = []
+    for r in rows:
+        if r.get("split") not in ("train", "val"):
+            continue
+        for k, v in r.items():
+            if k in _SKIP_KEYS or k.startswith("best_") or not _is_num(v):
+                continue
+            q = k[4:] if r["split"] == "val" and k.startswith("val_") else k
+            if q not in names:
+                names.append(q)
+    if {"recon", "kl"} <= set(names):
+        names = [q for q in names if q not in _REDUNDANT]
+    return sorted(names, key=lambda q: q != "loss")
+
+
+def plot_curves(rows: list[dict], path: str | Path) -> Path:
+    """Training and validation curves against the optimizer step.
+
+    One panel per logged quantity (``loss`` first; a VAE's ``recon`` and ``kl`` on their
+    own panels), training as a thin line and validation as dots, plus a learning-rate
+    panel when the rate changed. The best validation loss is starred and early-stop /
+    divergence events are drawn as vertical lines.
+
+    Args:
+        rows: the rows of a run's ``metrics.jsonl`` (``Run.metrics()``).
+        path: the PNG file to write.
+    Returns:
+        the path written. An empty log gives a figure saying "no metrics logged".
+    """
+    rows = [r for r in rows if isinstance(r, dict)]
+    quantities = _quantities(rows)
+    lr_steps, lrs = _series(rows, "train", "lr")
+    show_lr = len(set(lrs)) > 1
+    panels = quantities + (["lr"] if show_lr else [])
+    if not panels:
+        fig = _figure(6, 2.5)
+        fig.text(0.5, 0.5, "no metrics logged", ha="center", va="center", fontsize=14, color="0.4")
+        return _save_figure(fig, path)
+
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure(4.2 * ncols, 3.2 * nrows)
+    events = [r for r in rows if r.get("split") == "event" and _is_num(r.get("step"))]
+    for i, q in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        if q == "lr":
+            ax.plot(lr_steps, lrs, color="tab:gray", lw=1.2)
+            ax.set_title("learning rate")
+        else:
+            xs, ys = _series(rows, "train", q)
+            if xs:
+                ax.plot(xs, ys, color="tab:blue", lw=1.0, alpha=0.8, label="train")
+            vx, vy = _series(rows, "val", f"val_{q}")
+            if vx:
+                ax.plot(vx, vy, color="tab:orange", lw=1.2, marker="o", ms=3, label="validation")
+            if q == "loss" and vy:
+                j = int(np.argmin(vy))
+                ax.plot([vx[j]], [vy[j]], marker="*", ms=13, color="tab:green", ls="none",
+                        label=f"best {vy[j]:.4g} @ {vx[j]}")
+            vals = ys + vy
+            if vals and min(vals) > 0 and max(vals) / min(vals) > 100:
+                ax.set_yscale("log")
+            ax.set_title(q)
+        for e in events:
+            color = "tab:red" if e.get("event") == "diverged" else "tab:purple"
+            ax.axvline(e["step"], color=color, ls="--", lw=1,
+                       label=str(e.get("event", "event")).replace("_", " ") if i == 0 else None)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if i == 0 or q != "lr":
+            handles, _ = ax.get_legend_handles_labels()
+            if handles:
+                ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- tables
+def plot_table_samples(real: Any, fake: Any, columns: Sequence[str] | None, path: str | Path, *,
+                       max_columns: int = 8, bins: int = 30) -> Path:
+    """Histograms of real vs generated values for the first few columns of a table.
+
+    Args:
+        real: ``(N, D)`` real rows.
+        fake: ``(M, D)`` generated rows.
+        columns: ``D`` column names (``None``: ``x0, x1, ...``).
+        path: the PNG file to write.
+        max_columns: how many leading columns to draw.
+        bins: histogram bins, shared by real and generated values of a column.
+    Returns:
+        the path written.
+    """
+    r, f = _as_numpy(real, "plot_table_samples: real"), _as_numpy(fake, "plot_table_samples: fake")
+    if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1] or not len(r) or not len(f):
+        raise ValueError(f"plot_table_samples needs two non-empty tables (N, D) with the same D, "
+                         f"got {tuple(r.shape)} and {tuple(f.shape)}")
+    d = r.shape[1]
+    columns = [f"x{j}" for j in range(d)] if columns is None else [str(c) for c in columns]
+    if len(columns) != d:
+        raise ValueError(f"plot_table_samples: {len(columns)} column names for {d} columns")
+    k = min(d, max(1, int(max_columns)))
+    ncols = min(4, k)
+    nrows = math.ceil(k / ncols)
+    fig = _figure(3.3 * ncols, 2.6 * nrows)
+    for j in range(k):
+        ax = fig.add_subplot(nrows, ncols, j + 1)
+        rj, fj = r[:, j][np.isfinite(r[:, j])], f[:, j][np.isfinite(f[:, j])]
+        # range from the real data (with a margin), so a few wild samples cannot squash it
+        lo, hi = np.percentile(rj, [0.5, 99.5]) if len(rj) else (0.0, 1.0)
+        margin = 0.1 * (hi - lo) or 0.5
+        edges = np.linspace(lo - margin, hi + margin, bins + 1)
+        ax.hist(np.clip(rj, edges[0], edges[-1]), bins=edges, density=True, alpha=0.5,
+                color="tab:blue", label="real")
+        ax.hist(np.clip(fj, edges[0], edges[-1]), bins=edges, density=True, alpha=0.5,
+                color="tab:orange", label="generated")
+        ax.set_title(columns[j][:30], fontsize=9)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7)
+    if k < d:
+        fig.suptitle(f"first {k} of {d} columns", fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, path)

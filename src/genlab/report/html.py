@@ -1,0 +1,350 @@
+"""``write_report``: one self-contained HTML page per run (figures embedded as base64).
+
+The report asks a model only for what the contract guarantees (``sample`` and
+``log_prob_kind``) and uses ``reconstruct`` / ``interpolate`` when a model has them.
+Anything a model or run cannot provide (no trained model yet, data that cannot be
+loaded again, a figure that fails) is skipped with a note instead of failing the report.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import __version__
+from ..base import atomic_write_bytes
+from ..errors import GenlabError
+from ..runs import Run
+from .figures import image_grid, plot_curves, plot_reconstructions, plot_table_samples, save_grid
+
+REPORT_FILE = "report.html"
+N_RECON = 10
+INTERP_STEPS = 10
+INTERP_ROWS = 4
+MAX_PER_CLASS = 16
+MAX_TABLE_SAMPLES = 2000
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#222}
+main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff;min-height:100vh}
+h1{font-size:26px;margin:8px 0 4px}h2{font-size:19px;margin:32px 0 10px;border-bottom:1px solid #e3e5e8;padding-bottom:4px}
+.sub{color:#666;margin:0 0 16px}
+table{border-collapse:collapse;font-size:14px;margin:6px 0}
+td,th{border:1px solid #e3e5e8;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#f3f4f6;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.cols{display:flex;gap:32px;flex-wrap:wrap}.cols>div{flex:1;min-width:300px}
+figure{margin:12px 0 24px}figcaption{color:#555;font-size:13px;margin-top:6px}
+img{max-width:100%;border:1px solid #e3e5e8}img.grid{image-rendering:pixelated}
+.badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:13px;color:#fff}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:8px 0;font-size:14px}
+code{background:#f3f4f6;padding:1px 4px;border-radius:3px;font-size:13px}
+"""
+_STATUS_COLOURS = {"finished": "#2e7d32", "running": "#1565c0", "diverged": "#c62828",
+                   "interrupted": "#ef6c00"}
+
+
+# ----------------------------------------------------------------------------- formatting
+def _esc(v: Any) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _fmt(v: Any) -> str:
+    """A value as short readable text: floats to 5 significant digits, lists joined."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+            return f"{v:.3e}"
+        return f"{v:.5g}"
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True) if v else "–"
+    return str(v)
+
+
+def _duration(s: Any) -> str:
+    if not isinstance(s, (int, float)):
+        return "–"
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec} s" if m < 60 else f"{m // 60} h {m % 60} min"
+
+
+def _table(rows: list[tuple[str, Any]], head: tuple[str, str] | None = None) -> str:
+    out = ["<table>"]
+    if head:
+        out.append(f"<tr><th>{_esc(head[0])}</th><th>{_esc(head[1])}</th></tr>")
+    for k, v in rows:
+        cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+        out.append(f"<tr><th>{_esc(k)}</th><td{cls}>{_esc(_fmt(v))}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _img(path: Path, alt: str, *, pixelated: bool = False) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    cls = ' class="grid"' if pixelated else ""
+    return f'<img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_esc(text)}</p>'
+
+
+# ----------------------------------------------------------------------------- figures
+class _Figures:
+    """Collects figure HTML; a figure that raises becomes a note, not a crash."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, title: str, make: Callable[[], tuple[Path, str] | None], *, pixelated: bool = True) -> None:
+        try:
+            made = make()
+        except Exception as e:  # noqa: BLE001 - a report shows what it can
+            self.parts.append(f"<h2>{_esc(title)}</h2>" + _note(f"could not draw this figure: "
+                                                                f"{type(e).__name__}: {e}"))
+            return
+        if made is None:
+            return
+        path, caption = made
+        self.parts.append(f"<h2>{_esc(title)}</h2><figure>{_img(path, title, pixelated=pixelated)}"
+                          f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _labels(ds: Any, n: int) -> list[str]:
+    classes = getattr(ds, "classes", None) if ds is not None else None
+    return [classes[i] if classes and i < len(classes) else str(i) for i in range(n)]
+
+
+def _sample_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[Path, str]:
+    g = torch.Generator().manual_seed(seed)
+    k = int(getattr(model.config, "num_classes", 0) or 0)
+    if k > 0:
+        per = max(1, min(MAX_PER_CLASS, math.ceil(n / k)))
+        y = torch.arange(k).repeat_interleave(per)
+        x = model.sample(k * per, generator=g, y=y)
+        path = save_grid(x, run.figure("samples.png"), nrow=per)
+        names = ", ".join(f"{i}: {c}" for i, c in enumerate(_labels(test, k)))
+        return path, (f"{k * per} samples (seed {seed}), one row per class, top to bottom: {names}.")
+    x = model.sample(n, generator=g)
+    return save_grid(x, run.figure("samples.png")), f"{n} samples from the model (seed {seed})."
+
+
+def _recon_figure(run: Run, model: Any, test: Any) -> tuple[Path, str]:
+    x = test.x[:N_RECON]
+    if getattr(model.config, "num_classes", 0) and test.y is not None:
+        x_hat = model.reconstruct(x, test.y[:N_RECON])
+    else:
+        x_hat = model.reconstruct(x)
+    path = plot_reconstructions(x, x_hat, run.figure("reconstructions.png"), n=N_RECON)
+    return path, f"Top: the first {len(x)} test images; bottom: their reconstructions."
+
+
+def _interp_pairs(test: Any, conditional: bool) -> tuple[list[tuple[int, int, int | None]], str]:
+    """Pairs of test indices (and the class to condition on) for interpolation rows."""
+    if test.y is None:
+        pairs = [(2 * r, 2 * r + 1, None) for r in range(INTERP_ROWS) if 2 * r + 1 < len(test)]
+        return pairs, "between pairs of test examples"
+    y = test.y.tolist()
+    by_class: dict[int, list[int]] = {}
+    for i, c in enumerate(y):
+        by_class.setdefault(c, []).append(i)
+    classes = sorted(by_class)
+    pairs: list[tuple[int, int, int | None]] = []
+    if conditional:  # a conditional model interpolates style within one class
+        for c in classes:
+            if len(by_class[c]) >= 2 and len(pairs) < INTERP_ROWS:
+                pairs.append((by_class[c][0], by_class[c][1], c))
+        return pairs, "between two test examples of the same class, conditioned on that class"
+    for r in range(INTERP_ROWS):
+        if len(classes) < 2:
+            break
+        a, b = classes[(2 * r) % len(classes)], classes[(2 * r + 1) % len(classes)]
+        pairs.append((by_class[a][0], by_class[b][0], None))
+    if not pairs:
+        pairs = [(0, 1, None)] if len(test) > 1 else []
+    return pairs, "between test examples of different classes"
+
+
+def _interp_figure(run: Run, model: Any, test: Any) -> tuple[Path, str] | None:
+    conditional = bool(getattr(model.config, "num_classes", 0))
+    pairs, how = _interp_pairs(test, conditional)
+    if not pairs:
+        return None
+    rows = [model.interpolate(test.x[i], test.x[j], INTERP_STEPS, **({"y": c} if c is not None else {}))
+            for i, j, c in pairs]
+    path = save_grid(torch.cat(rows), run.figure("interpolation.png"), nrow=INTERP_STEPS)
+    if test.y is not None:
+        names = _labels(test, test.num_classes)
+        desc = "; ".join(f"{names[int(test.y[i])]} → {names[int(test.y[j])]}" for i, j, _ in pairs)
+        how += f" (rows: {desc})"
+    return path, (f"Decoded points on the straight line between the latent codes of two test "
+                  f"examples, {INTERP_STEPS} steps, {how}.")
+
+
+def _table_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[Path, str]:
+    m = max(n, min(len(test), MAX_TABLE_SAMPLES))
+    g = torch.Generator().manual_seed(seed)
+    k = int(getattr(model.config, "num_classes", 0) or 0)
+    fake = model.sample(m, generator=g, y=torch.arange(m) % k) if k > 0 else model.sample(m, generator=g)
+    path = plot_table_samples(test.x, fake, test.columns, run.figure("table_samples.png"))
+    return path, (f"Histograms of {len(test)} real test rows (blue) and {m} generated rows "
+                  f"(orange, seed {seed}) for the first columns.")
+
+
+# ----------------------------------------------------------------------------- the report
+def _load_model(run: Run) -> tuple[Any, str | None]:
+    if not (run.path / "model" / "config.json").is_file():
+        return None, (f"No trained model yet (status: {run.info.get('status', 'unknown')}): "
+                      "only the training curves are shown.")
+    try:
+        return run.model(), None
+    except (GenlabError, OSError, ValueError) as e:
+        return None, f"The model in {run.path / 'model'} could not be loaded: {e}"
+
+
+def _header(run: Run, rows: list[dict], log_prob_kind: str | None) -> str:
+    info = run.info
+    status = str(info.get("status", "unknown"))
+    colour = _STATUS_COLOURS.get(status, "#616161")
+    data = str(info.get("data", "–"))
+    if info.get("data_options"):
+        data += " " + _fmt(info["data_options"])
+    steps = [r["step"] for r in rows if r.get("split") == "train" and isinstance(r.get("step"), int)]
+    facts: list[tuple[str, Any]] = [
+        ("model type", info.get("model_type", "–")),
+        ("data", data),
+        ("data shape", info.get("data_shape")),
+        ("training examples", info.get("n_train")),
+        ("status", status),
+        ("wall time", _duration(info.get("wall_time_s"))),
+        ("steps trained", steps[-1] if steps else None),
+        ("likelihood (log_prob_kind)", log_prob_kind),
+        ("created", info.get("created")),
+        ("finished", info.get("finished")),
+        ("trained with genlab", info.get("genlab_version")),
+        ("report by genlab", __version__),
+    ]
+    if info.get("resumed"):
+        facts.insert(9, ("resumed", info["resumed"]))
+    if info.get("command"):
+        cmd = info["command"]
+        facts.append(("command", " ".join(map(str, cmd)) if isinstance(cmd, list) else cmd))
+    for e in rows:
+        if e.get("split") == "event":
+            facts.append((f"event: {e.get('event')}", f"at step {e.get('step')}"
+                          + "".join(f", {k} {_fmt(v)}" for k, v in e.items()
+                                    if k not in ("split", "step", "epoch", "event"))))
+    return (f"<h1>{_esc(run.name)}</h1><p class=\"sub\">{_esc(info.get('model_type', 'model'))} on "
+            f"{_esc(info.get('data', '?'))} &middot; <span class=\"badge\" style=\"background:{colour}\">"
+            f"{_esc(status)}</span></p>" + _table(facts))
+
+
+def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None) -> str:
+    metrics = ev.get("metrics") if isinstance(ev, dict) else None
+    if not metrics:
+        return "<h2>Test metrics</h2>" + _note("No eval.json yet: the run has not been evaluated.")
+    nums = [(k, v) for k, v in metrics.items() if not isinstance(v, str)]
+    notes = [(k, v) for k, v in metrics.items() if isinstance(v, str)]
+    out = f"<h2>Metrics on the {_esc(ev.get('split', 'test'))} split</h2>" + _table(nums, ("metric", "value"))
+    if log_prob_kind == "lower_bound" and "nll_nats" in metrics:
+        out += _note("nll_nats and bits_per_dim come from a lower bound on log p(x) (IWAE), "
+                     "so they are upper bounds on the true negative log-likelihood.")
+    for k, v in notes:
+        out += _note(f"{k}: {v}")
+    return out
+
+
+def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -> Path:
+    """Write ``<run>/report.html``: a self-contained page about one training run.
+
+    It holds the run's facts (model, data, status, wall time, versions), the model and
+    training configs, the test metrics from ``eval.json``, and figures that are also
+    kept as PNG files under ``<run>/figures/``: samples (one row per class for a
+    conditional model), reconstructions and latent interpolations of test examples
+    (for models that ``reconstruct`` / ``interpolate``), real-vs-generated histograms
+    for table data, and the training curves. A run without a trained model yet gets
+    its facts and curves.
+
+    Args:
+        run: a ``Run`` or the path of a run folder.
+        n_samples: how many samples to draw for the sample grid.
+        seed: seed of the generator the samples are drawn with.
+    Returns:
+        the path of ``report.html``.
+    Raises:
+        FileNotFoundError / GenlabError: ``run`` is not a run folder.
+        ValueError: ``n_samples < 1``.
+    """
+    if not isinstance(run, Run):
+        run = Run(run)
+    if int(n_samples) < 1:
+        raise ValueError(f"write_report: n_samples must be >= 1, got {n_samples}")
+    n_samples = int(n_samples)
+    rows = run.metrics()
+    model, problem = _load_model(run)
+    log_prob_kind = getattr(model, "log_prob_kind", None)
+    if log_prob_kind is None:
+        try:
+            from ..registry import MODELS
+
+            log_prob_kind = MODELS.get(run.info.get("model_type", "")).log_prob_kind
+        except (ValueError, AttributeError):
+            pass
+
+    figs = _Figures()
+    notes: list[str] = [problem] if problem else []
+    if model is not None:
+        shape = tuple(getattr(model.config, "data_shape", None) or run.info.get("data_shape") or ())
+        test = None
+        try:
+            test = run.data_splits().get("test")
+        except Exception as e:  # noqa: BLE001 - the data may have moved since training
+            notes.append(f"The run's data could not be loaded again ({e}); figures that need "
+                         "test examples are skipped.")
+        if len(shape) == 3:
+            figs.add("Samples", lambda: _sample_figure(run, model, test, n_samples, seed))
+            if test is not None and hasattr(model, "reconstruct"):
+                figs.add("Reconstructions", lambda: _recon_figure(run, model, test))
+            if test is not None and hasattr(model, "interpolate"):
+                figs.add("Latent interpolation", lambda: _interp_figure(run, model, test))
+        elif len(shape) == 1 and test is not None:
+            figs.add("Real vs generated columns", lambda: _table_figure(run, model, test, n_samples, seed),
+                     pixelated=False)
+        elif len(shape) != 1:
+            notes.append(f"No sample figure for data of shape {shape}.")
+    figs.add("Training curves", lambda: (plot_curves(rows, run.figure("curves.png")),
+                                         "Training loss (line) and validation metrics (dots) "
+                                         "against the optimizer step."), pixelated=False)
+
+    info = run.info
+    body = [_header(run, rows, log_prob_kind), *(_note(n) for n in notes),
+            _metrics_html(run.eval, log_prob_kind), *figs.parts,
+            "<h2>Configuration</h2><div class=\"cols\">",
+            "<div><h3>Model</h3>" + _table(sorted((info.get("model_config") or {}).items())) + "</div>",
+            "<div><h3>Training</h3>" + _table(sorted((info.get("train_config") or {}).items())) + "</div>",
+            "</div>"]
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>genlab report: {_esc(run.name)}</title><style>{_CSS}</style></head>"
+            f"<body><main>{''.join(body)}<p class=\"sub\" style=\"margin-top:40px\">Report written "
+            f"{_esc(now)} by genlab {_esc(__version__)}.</p></main></body></html>\n")
+    out = run.path / REPORT_FILE
+    atomic_write_bytes(out, page.encode("utf-8"))
+    return out

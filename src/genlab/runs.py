@@ -1,0 +1,202 @@
+"""Runs: a training run is a folder that holds everything about it.
+
+::
+
+    runs/<name>/
+      run.json              model type and config, data, train config, status, timings
+      model/                the trained model (config.json + model.safetensors)
+      checkpoints/last.pt   resumable training state (written atomically)
+      metrics.jsonl         one JSON row per logged step / validation / event
+      eval.json             test-split metrics
+      figures/*.png         samples, reconstructions, curves, interpolations
+      report.html           a self-contained report of all of the above
+
+``train_run`` creates or resumes one; ``Run`` reads one. The CLI works on runs.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .base import atomic_write_json, load as load_model
+from .errors import DataError, GenlabError, TrainingDivergedError
+from .registry import MODELS
+from .train import TrainConfig, Trainer
+
+RUN_FILE = "run.json"
+
+
+class Run:
+    """A run folder. ``Run(path).model()`` loads its model, ``.metrics()`` its log."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / RUN_FILE).is_file():
+            if not self.path.exists():
+                raise FileNotFoundError(f"no run at {self.path}: the folder does not exist")
+            raise GenlabError(f"{self.path} is not a genlab run folder (it has no {RUN_FILE})")
+        try:
+            self.info: dict[str, Any] = json.loads((self.path / RUN_FILE).read_text())
+        except json.JSONDecodeError as e:
+            raise GenlabError(f"{self.path / RUN_FILE} is damaged: {e}") from None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def model(self) -> Any:
+        if not (self.path / "model" / "config.json").is_file():
+            raise GenlabError(f"run {self.path} has no trained model yet (status: "
+                              f"{self.info.get('status')}); finish it with --resume")
+        return load_model(self.path / "model")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        p = self.path / "metrics.jsonl"
+        if not p.is_file():
+            return []
+        return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+
+    @property
+    def eval(self) -> dict[str, Any]:
+        p = self.path / "eval.json"
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def data_splits(self, **options: Any) -> dict[str, Any]:
+        """The run's data splits, loaded again from its recorded source."""
+        from .data.datasets import load_splits
+
+        return load_splits(self.info["data"], **{**self.info.get("data_options", {}), **options})
+
+    def update(self, **fields: Any) -> None:
+        self.info.update(fields)
+        atomic_write_json(self.path / RUN_FILE, self.info)
+
+    def figure(self, name: str) -> Path:
+        (self.path / "figures").mkdir(exist_ok=True)
+        return self.path / "figures" / name
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@torch.no_grad()
+def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: int = 200,
+                   seed: int = 0) -> dict[str, float]:
+    """Test-split metrics every run records.
+
+    * every scalar the model's ``forward`` reports (loss, and for a VAE recon/kl/elbo),
+      averaged over the test examples;
+    * reconstruction MSE and PSNR (data range 1) for models that ``reconstruct``;
+    * for ``log_prob_kind != 'none'``: NLL in nats and bits/dim when the data suits the
+      likelihood (a Bernoulli VAE needs binary data), on up to ``max_examples`` rows.
+    """
+    from .metrics.functional import psnr
+
+    ds = test.subset(slice(0, max_examples)) if len(test) > max_examples else test
+    out: dict[str, float] = {"n_test": float(len(ds))}
+    scores = Trainer({"batch_size": 256}).evaluate(model, ds)
+    out.update({f"test_{k}": v for k, v in scores.items()})
+    if hasattr(model, "reconstruct"):
+        y = ds.y if getattr(model.config, "num_classes", 0) else None
+        rec = model.reconstruct(ds.x, y) if y is not None else model.reconstruct(ds.x)
+        out["recon_mse"] = float((rec - ds.x).pow(2).mean())
+        if ds.kind == "image":
+            out["recon_psnr_db"] = float(psnr(rec, ds.x).mean())
+    if model.log_prob_kind != "none":
+        try:
+            y = ds.y if getattr(model.config, "num_classes", 0) else None
+            g = torch.Generator().manual_seed(seed)
+            lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
+                model.log_prob(ds.x, k=iwae_k, generator=g)
+            nll = float(-lp.mean())
+            out["nll_nats"] = nll
+            out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))
+            out["iwae_k"] = float(iwae_k)
+        except ValueError as e:  # e.g. Bernoulli likelihood on non-binary data
+            out["nll_note"] = str(e)  # type: ignore[assignment]
+    return out
+
+
+def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig | dict | None = None,
+              model_config: dict[str, Any] | None = None, data_options: dict[str, Any] | None = None,
+              resume: bool = False, report: bool = True, command: list[str] | None = None) -> Run:
+    """Train a model into a run folder (or resume one) and evaluate it on the test split.
+
+    Args:
+        model: a registered model name (``"vae"``) or an unfitted model instance.
+        data: a dataset name or a path (recorded in ``run.json`` so the run can be redone).
+        out: the run folder.
+        train: a ``TrainConfig`` or dict.
+        model_config: config overrides when ``model`` is a name.
+        data_options: options for the dataset loader (e.g. ``{"binarize": True}``).
+        resume: continue the run in ``out`` from its last checkpoint.
+        report: write ``report.html`` at the end.
+    Returns:
+        the finished ``Run``.
+    """
+    from .data.datasets import load_splits
+
+    out = Path(out)
+    train_cfg = TrainConfig.coerce(train)
+    data_options = dict(data_options or {})
+    if resume:
+        run = Run(out)
+        info = run.info
+        cls = MODELS.get(info["model_type"])
+        model = cls(cls.config_class.from_dict(info["model_config"]))
+        train_cfg = TrainConfig.from_dict(info["train_config"])
+        data, data_options = info["data"], info.get("data_options", {})
+    else:
+        if (out / RUN_FILE).exists():
+            raise GenlabError(f"{out} already holds a run: pass --resume to continue it, "
+                              "or choose another --out")
+        if isinstance(model, str):
+            cls = MODELS.get(model)
+            model = cls(cls.config_class(**(model_config or {})))
+        if not isinstance(data, (str, Path)):
+            raise TypeError("train_run records its data source: pass a dataset name or a path")
+    splits = load_splits(str(data), **data_options)
+    if not resume:
+        model._ensure_built(splits["train"])  # resolve data-dependent config before recording it
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / RUN_FILE, {
+            "name": out.name, "model_type": model.model_type, "data": str(data),
+            "data_options": data_options, "data_shape": list(splits["train"].shape),
+            "n_train": len(splits["train"]), "genlab_version": __version__,
+            "created": _now(), "status": "running", "command": command,
+            "model_config": model.config.to_dict(), "train_config": train_cfg.to_dict(),
+        })
+        run = Run(out)
+    run.update(status="running", resumed=_now() if resume else None)
+    t0 = time.time()
+    try:
+        model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
+    except TrainingDivergedError:
+        run.update(status="diverged")
+        raise
+    except KeyboardInterrupt:
+        run.update(status="interrupted")
+        raise
+    model.save(out / "model")
+    wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)
+    scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
+    atomic_write_json(out / "eval.json", {"split": "test", "metrics": scores})
+    run.update(status="finished", finished=_now(), wall_time_s=round(wall, 2))
+    if report:
+        from .report import write_report
+
+        write_report(run)
+    return run
+
+
+def check_data_source(data: Any) -> None:
+    if data is None or (isinstance(data, str) and not data.strip()):
+        raise DataError("no data given: pass a dataset name (genlab list) or a path")

@@ -1,0 +1,27 @@
+"""Shared test set-up: passive OpenMP waiting (see genlab._threads) and small data."""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import genlab  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def digits_splits():
+    from genlab.data.datasets import load_splits
+
+    return load_splits("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits_splits):
+    """256 training digits: enough to train a few steps quickly."""
+    return digits_splits["train"].subset(slice(0, 256))
+
+
+@pytest.fixture
+def gen():
+    return torch.Generator().manual_seed(1234)

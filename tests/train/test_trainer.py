@@ -1,0 +1,196 @@
+"""The trainer: determinism, resume after SIGKILL, NaN guard, early stopping, schedules."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlab
+from genlab.base import TorchGenerativeModel
+from genlab.data import Dataset
+from genlab.errors import TrainingDivergedError
+from genlab.train import TrainConfig, Trainer
+from genlab.train.schedule import lr_factor
+
+
+class Scalar(TorchGenerativeModel):
+    """A one-parameter model with a controllable loss, for trainer tests (not registered)."""
+
+    model_type = "scalar-test"
+
+    def __init__(self, nan_at=None):
+        super().__init__(genlab.base.Config())
+        self.nan_at, self.calls = nan_at, 0
+        self.build()
+        self.built = True
+
+    def build(self):
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def _ensure_built(self, dataset):
+        pass
+
+    def forward(self, batch):
+        self.calls += self.training
+        target = 1.0 if self.training else 0.0  # training pulls w to 1, validation prefers 0
+        loss = (self.w - target) ** 2 + 0 * batch["x"].mean()
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            loss = loss * float("nan")
+        return {"loss": loss}
+
+
+def table(n=64):
+    return Dataset(torch.randn(n, 3, generator=torch.Generator().manual_seed(0)), kind="table")
+
+
+def test_train_config_validates():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="adamm")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ValueError):
+        TrainConfig(augment="flip,twirl")
+
+
+def test_lr_schedules():
+    c = TrainConfig(schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, c, 10, 110) == pytest.approx(0.1)
+    assert lr_factor(9, c, 10, 110) == pytest.approx(1.0)
+    assert lr_factor(10, c, 10, 110) == pytest.approx(1.0)
+    assert lr_factor(60, c, 10, 110) == pytest.approx(0.55)
+    assert lr_factor(110, c, 10, 110) == pytest.approx(0.1)
+    s = TrainConfig(schedule="step", step_size=2, gamma=0.5)
+    assert [lr_factor(e * 10, s, 10, 100) for e in range(5)] == [1, 1, 0.5, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam", "adamw", "rmsprop"])
+def test_each_optimizer_reduces_the_loss(opt):
+    m = Scalar()
+    Trainer({"optimizer": opt, "lr": 0.05, "epochs": 20, "batch_size": 16, "progress": False,
+             "val_fraction": 0}).fit(m, table())
+    assert abs(m.w.item() - 1) < 0.5, m.w.item()
+
+
+def test_gradient_clipping_bounds_the_update():
+    m = Scalar()
+    Trainer({"optimizer": "sgd", "momentum": 0, "lr": 1.0, "max_steps": 1, "grad_clip": 0.01,
+             "progress": False, "val_fraction": 0}).fit(m, table())
+    assert m.w.item() == pytest.approx(0.01)  # gradient -2 clipped to norm 0.01
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
+    m = Scalar(nan_at=7)
+    with pytest.raises(TrainingDivergedError, match=r"step 7 .*checkpoint"):
+        Trainer({"batch_size": 16, "epochs": 5, "checkpoint_every": 2, "progress": False,
+                 "val_fraction": 0}).fit(m, table(), run_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 6 and torch.isfinite(state["model"]["w"])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["event"] == "diverged" and rows[-1]["step"] == 7
+
+
+def test_early_stopping_restores_best_weights(tmp_path):
+    m = Scalar()
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, trainer, row):
+            seen.append((row["val_loss"], trainer.model.w.item()))
+
+    Trainer({"optimizer": "sgd", "lr": 0.05, "momentum": 0, "batch_size": 16, "epochs": 50,
+             "patience": 2, "progress": False}).fit(m, table(), val=table(16), run_dir=tmp_path,
+                                                    callbacks=[Watch()])
+    assert len(seen) == 3  # best at the first evaluation, then two worse ones
+    assert m.w.item() == pytest.approx(seen[0][1])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "early_stop" for r in rows)
+
+
+def test_same_seed_same_weights_different_seed_differs(digits_small):
+    cfg = {"epochs": 2, "batch_size": 32, "progress": False, "augment": "flip,shift:1,noise:0.05"}
+    def fit(seed):
+        return genlab.models.VAE(hidden=(32, 16), latent_dim=4, dropout=0.1).fit(digits_small, {**cfg, "seed": seed})
+    a, b, c = fit(0), fit(0), fit(1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_metrics_log_and_no_temp_files(tmp_path, digits_small):
+    genlab.models.Autoencoder(hidden=(32,), latent_dim=4).fit(
+        digits_small, {"epochs": 2, "batch_size": 32, "log_every": 2, "checkpoint_every": 3,
+                       "progress": False}, run_dir=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    val = [r for r in rows if r["split"] == "val"]
+    assert len(val) == 2 and all("val_loss" in r for r in val)
+    assert [r["step"] for r in train] == list(range(2, 16, 2)) + [15] or train[-1]["step"] == 16
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, digits_small):
+    m = genlab.models.VAE(hidden=(16,), latent_dim=2)
+    m.fit(digits_small, {"epochs": 1, "progress": False}, run_dir=tmp_path)
+    with pytest.raises(ValueError, match="different training settings"):
+        genlab.models.VAE(hidden=(16,), latent_dim=2).fit(
+            digits_small, {"epochs": 1, "lr": 0.1, "progress": False}, run_dir=tmp_path, resume=True)
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    import torch, genlab
+    from genlab.data.datasets import load_splits
+
+    class Slow:  # give the parent time to kill us mid-run
+        def on_step_end(self, trainer, logs):
+            time.sleep(float(sys.argv[3]))
+
+    splits = load_splits("digits")
+    m = genlab.models.VAE(hidden=(32, 16), latent_dim=4, dropout=0.1)
+    m.fit(splits["train"], {"epochs": 4, "batch_size": 32, "checkpoint_every": 7, "progress": False,
+                            "seed": 3, "augment": "flip,shift:1,noise:0.05", "schedule": "cosine",
+                            "warmup_steps": 5, "patience": 3, "threads": 1},
+          val=splits["val"], run_dir=sys.argv[1], resume=sys.argv[2] == "1", callbacks=[Slow()])
+    m.save(sys.argv[1] + "/final")
+""")
+
+
+def _run(script, run_dir, resume, delay):
+    return subprocess.Popen([sys.executable, str(script), str(run_dir), "1" if resume else "0", str(delay)],
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    ref = _run(script, tmp_path / "ref", False, 0)
+    victim = _run(script, tmp_path / "victim", False, 0.02)
+    ckpt = tmp_path / "victim" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until the run is well past its first checkpoints
+        log = tmp_path / "victim" / "metrics.jsonl"
+        if ckpt.exists() and log.exists() and len(log.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "victim" / "final").exists(), "the run ended before it was killed"
+    killed_at = torch.load(ckpt, weights_only=True)["step"]
+    assert 0 < killed_at < 160
+    assert _run(script, tmp_path / "victim", True, 0).wait() == 0
+    assert ref.wait() == 0
+    a = genlab.load(tmp_path / "ref" / "final").state_dict()
+    b = genlab.load(tmp_path / "victim" / "final").state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "time"}  # noqa: E731
+                       for l in (p / "metrics.jsonl").read_text().splitlines()]
+    assert strip(tmp_path / "ref") == strip(tmp_path / "victim")
