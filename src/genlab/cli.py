@@ -209,13 +209,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(out)
-    print(f"genlab {__version__} quickstart: a convolutional VAE on the 8x8 digits "
-          f"({args.epochs} epochs on the CPU)")
+    print(f"genlab {__version__} quickstart: a VAE on the 8x8 digits ({args.epochs} epochs on the CPU)")
     run = train_run("vae", "digits", out=out,
-                    train={"epochs": args.epochs, "batch_size": 64, "lr": 2e-3, "schedule": "cosine",
+                    train={"epochs": args.epochs, "batch_size": 32, "lr": 1e-3, "schedule": "cosine",
                            "seed": args.seed, "threads": args.threads},
-                    model_config={"arch": "conv", "latent_dim": 8, "channels": (32, 64),
-                                  "hidden": (128,)}, command=sys.argv)
+                    model_config={"arch": "mlp", "latent_dim": 16, "hidden": (512, 256)},
+                    command=sys.argv)
     _print_run_summary(run)
     for name in ("samples.png", "reconstructions.png", "curves.png"):
         if (run.path / "figures" / name).exists():
@@ -266,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("quickstart", help="train a small VAE on the embedded digits and write a report")
     s.add_argument("--out", default="runs/quickstart")
-    s.add_argument("--epochs", type=int, default=60)
+    s.add_argument("--epochs", type=int, default=150)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
     return p

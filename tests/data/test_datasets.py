@@ -168,3 +168,20 @@ def test_user_data_dispatch_errors(tmp_path):
 def test_dataset_is_returned_type():
     assert isinstance(load("digits", split="test"), Dataset)
     assert ds_mod.SPLIT_SEED == 0
+
+
+def test_image_folder_and_csv_through_load(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(10):
+            Image.new("L", (5 + i % 2, 5), 20 * i).save(folder / c / f"{i}.png")
+    parts = load_splits(folder, size=4, binarize=True)
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [16, 2, 2]
+    assert parts["train"].shape == (1, 4, 4) and parts["train"].classes == ["a", "b"]
+    csv = tmp_path / "t.csv"
+    csv.write_text("u,v,lab\n" + "".join(f"{i},{i * i},{i % 3}\n" for i in range(20)))
+    tr = load(csv, label="lab", limit=5)
+    assert tr.kind == "table" and len(tr) == 5 and tr.classes == ["0", "1", "2"]

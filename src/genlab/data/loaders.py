@@ -263,8 +263,9 @@ def load_array(path: str | Path, *, key: str | None = None) -> Dataset:
                     key = next((k for k in ("x", "X", "images", "data") if k in keys),
                                keys[0] if len(keys) == 1 else None)
                 if key not in keys:
-                    raise DataError(f"{name}: choose the data array with key=; "
-                                    f"the file holds {keys}")
+                    what = "choose the data array with key=" if key is None \
+                        else f"no array {key!r}"
+                    raise DataError(f"{name}: {what}; the file holds {keys}")
                 x = loaded[key]
                 ykey = next((k for k in ("y", "Y", "labels") if k in keys and k != key), None)
                 y = loaded[ykey] if ykey else None

@@ -211,7 +211,7 @@ class Trainer:
                     out = model(batch)
                     loss = out["loss"]
                     if not torch.isfinite(loss):
-                        self._diverged(float(loss))
+                        self._diverged(float(loss.detach()))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip is not None:
