@@ -175,15 +175,17 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             "model_config": model.config.to_dict(), "train_config": train_cfg.to_dict(),
         })
         run = Run(out)
-    run.update(status="running", resumed=_now() if resume else None)
+    run.update(status="running", resumed=_now() if resume else None, finished=None)
     t0 = time.time()
     try:
         model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
-    except TrainingDivergedError:
-        run.update(status="diverged")
-        raise
-    except KeyboardInterrupt:
-        run.update(status="interrupted")
+    except (TrainingDivergedError, KeyboardInterrupt) as e:
+        run.update(status="diverged" if isinstance(e, TrainingDivergedError) else "interrupted",
+                   error=str(e) or type(e).__name__)
+        if report:  # the curves up to the failure are worth a look
+            from .report import write_report
+
+            write_report(run)
         raise
     model.save(out / "model")
     wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)

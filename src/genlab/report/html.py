@@ -21,7 +21,7 @@ from .. import __version__
 from ..base import atomic_write_bytes
 from ..errors import GenlabError
 from ..runs import Run
-from .figures import image_grid, plot_curves, plot_reconstructions, plot_table_samples, save_grid
+from .figures import plot_curves, plot_reconstructions, plot_table_samples, save_grid
 
 REPORT_FILE = "report.html"
 N_RECON = 10
@@ -29,6 +29,7 @@ INTERP_STEPS = 10
 INTERP_ROWS = 4
 MAX_PER_CLASS = 16
 MAX_TABLE_SAMPLES = 2000
+GRID_PAD = 3  # px between tiles: 1 px lets dark 8x8 digits run together
 
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#222}
@@ -138,11 +139,13 @@ def _sample_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[
         per = max(1, min(MAX_PER_CLASS, math.ceil(n / k)))
         y = torch.arange(k).repeat_interleave(per)
         x = model.sample(k * per, generator=g, y=y)
-        path = save_grid(x, run.figure("samples.png"), nrow=per)
-        names = ", ".join(f"{i}: {c}" for i, c in enumerate(_labels(test, k)))
-        return path, (f"{k * per} samples (seed {seed}), one row per class, top to bottom: {names}.")
+        path = save_grid(x, run.figure("samples.png"), nrow=per, pad=GRID_PAD)
+        labels = _labels(test, k)
+        names = (f"classes 0 to {k - 1}" if labels == [str(i) for i in range(k)]
+                 else ", ".join(f"{i}: {c}" for i, c in enumerate(labels)))
+        return path, f"{k * per} samples (seed {seed}), one row per class, top to bottom: {names}."
     x = model.sample(n, generator=g)
-    return save_grid(x, run.figure("samples.png")), f"{n} samples from the model (seed {seed})."
+    return save_grid(x, run.figure("samples.png"), pad=GRID_PAD), f"{n} samples from the model (seed {seed})."
 
 
 def _recon_figure(run: Run, model: Any, test: Any) -> tuple[Path, str]:
@@ -151,7 +154,8 @@ def _recon_figure(run: Run, model: Any, test: Any) -> tuple[Path, str]:
         x_hat = model.reconstruct(x, test.y[:N_RECON])
     else:
         x_hat = model.reconstruct(x)
-    path = plot_reconstructions(x, x_hat, run.figure("reconstructions.png"), n=N_RECON)
+    path = plot_reconstructions(x, x_hat, run.figure("reconstructions.png"), n=N_RECON,
+                                pad=GRID_PAD)
     return path, f"Top: the first {len(x)} test images; bottom: their reconstructions."
 
 
@@ -188,7 +192,8 @@ def _interp_figure(run: Run, model: Any, test: Any) -> tuple[Path, str] | None:
         return None
     rows = [model.interpolate(test.x[i], test.x[j], INTERP_STEPS, **({"y": c} if c is not None else {}))
             for i, j, c in pairs]
-    path = save_grid(torch.cat(rows), run.figure("interpolation.png"), nrow=INTERP_STEPS)
+    path = save_grid(torch.cat(rows), run.figure("interpolation.png"), nrow=INTERP_STEPS,
+                     pad=GRID_PAD)
     if test.y is not None:
         names = _labels(test, test.num_classes)
         desc = "; ".join(f"{names[int(test.y[i])]} → {names[int(test.y[j])]}" for i, j, _ in pairs)
@@ -265,6 +270,10 @@ def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None) -> str:
     if log_prob_kind == "lower_bound" and "nll_nats" in metrics:
         out += _note("nll_nats and bits_per_dim come from a lower bound on log p(x) (IWAE), "
                      "so they are upper bounds on the true negative log-likelihood.")
+    kl = metrics.get("test_kl")
+    if isinstance(kl, (int, float)) and kl < 0.1:
+        out += _note(f"test_kl is {_fmt(float(kl))} nats: the posterior has (nearly) collapsed, so "
+                     "samples barely depend on z. Train longer, or lower beta.")
     for k, v in notes:
         out += _note(f"{k}: {v}")
     return out

@@ -112,7 +112,7 @@ class VAE(TorchGenerativeModel):
     # -- contract
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, y: Any = None,
-               temperature: float = 1.0) -> torch.Tensor:
+               temperature: float = 1.0, mean: bool | None = None) -> torch.Tensor:
         """Decode ``n`` draws from the prior ``N(0, temperature^2 I)``.
 
         Args:
@@ -121,8 +121,11 @@ class VAE(TorchGenerativeModel):
             y: class label(s) for a conditional VAE: an int or ``n`` labels; default
                 cycles through the classes (``0, 1, ..., 0, 1, ...``).
             temperature: scale of the prior draws (< 1 trades diversity for quality).
+            mean: return the decoder mean instead of a draw from ``p(x|z)``. Default: the
+                mean for a Bernoulli decoder (pixel probabilities, the usual picture of a
+                VAE sample), a real draw ``mu + std * eps`` for a Gaussian decoder.
         Returns:
-            ``(n, *data_shape)``: decoder means (Bernoulli: pixel probabilities).
+            ``(n, *data_shape)``.
         """
         self.check_fitted()
         if int(n) < 1:
@@ -131,7 +134,14 @@ class VAE(TorchGenerativeModel):
         if self.n_cond and y is None:
             y = torch.arange(int(n)) % self.n_cond
         z = temperature * torch.randn(int(n), self.config.latent_dim, generator=generator)
-        return self.decode(z, y)
+        x = self.decode(z, y)
+        if mean is None:
+            mean = self.config.likelihood == "bernoulli"
+        if mean:
+            return x
+        if self.config.likelihood == "bernoulli":
+            return torch.bernoulli(x, generator=generator)
+        return x + self._std() * torch.randn(x.shape, generator=generator)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up genlab in ./.venv: the CPU build of torch, genlab with the extras named in $1
+# (default "test"), and the Debian data package for Fashion-MNIST when we are root.
+#   bash scripts/setup.sh            # genlab + test dependencies
+#   bash scripts/setup.sh bench      # genlab + benchmark peers (pythae)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-test}"
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# torch==2.13.0 is the CPU wheel on our machines; an open range would pull a multi-GB
+# CUDA build. Elsewhere any torch in the declared range (>=2.4,<2.14) works.
+.venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q "torch>=2.4,<2.14"
+.venv/bin/python -m pip install -q -e ".[${extras}]"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+      || echo "note: could not install dataset-fashion-mnist; the fashion-mnist data set will be unavailable"
+  else
+    echo "note: for fashion-mnist run 'apt-get install dataset-fashion-mnist' as root, or set GENLAB_DATA"
+  fi
+fi
+echo "genlab is set up in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
