@@ -167,7 +167,8 @@ def _run(script, run_dir, resume, delay):
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_kill_then_resume_is_bit_identical(tmp_path, sig):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     ref = _run(script, tmp_path / "ref", False, 0)
@@ -179,11 +180,15 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
         if ckpt.exists() and log.exists() and len(log.read_text().splitlines()) >= 5:
             break
         time.sleep(0.02)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    logged = len((tmp_path / "victim" / "metrics.jsonl").read_text().splitlines())
+    victim.send_signal(sig)
+    assert victim.wait() != 0
     assert not (tmp_path / "victim" / "final").exists(), "the run ended before it was killed"
     killed_at = torch.load(ckpt, weights_only=True)["step"]
     assert 0 < killed_at < 160
+    if sig == signal.SIGTERM:  # a polite stop checkpoints the step it reached
+        rows = (tmp_path / "victim" / "metrics.jsonl").read_text().splitlines()
+        assert len(rows) >= logged and killed_at >= json.loads(rows[-1])["step"]
     assert _run(script, tmp_path / "victim", True, 0).wait() == 0
     assert ref.wait() == 0
     a = genlab.load(tmp_path / "ref" / "final").state_dict()

@@ -40,7 +40,8 @@ class TrainConfig(Config):
         threads: CPU threads for torch (``None`` = torch's default).
         augment: on-the-fly augmentation spec, e.g. ``"flip,shift:2,rotate:10,noise:0.05"``.
         progress: show a progress bar (``None`` = only on a terminal).
-        tensorboard: also log to TensorBoard in the run folder when it is installed.
+        tensorboard: also log to TensorBoard in the run folder (``None`` = whenever the
+            ``tensorboard`` package is installed and there is a run folder).
     """
 
     epochs: int = 10
@@ -68,7 +69,7 @@ class TrainConfig(Config):
     threads: int | None = None
     augment: str | None = None
     progress: bool | None = None
-    tensorboard: bool = False
+    tensorboard: bool | None = None
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import signal
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +183,16 @@ class Trainer:
                 self.history = [r for r in rows if r.get("step", 0) <= self.step]
                 log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
             self._log_file = open(log_path, "a" if ckpt is not None else "w")
-            if cfg.tensorboard:
+            if cfg.tensorboard is not False:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
 
                     self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
                 except ImportError:
-                    pass
+                    if cfg.tensorboard:
+                        warnings.warn("tensorboard=True but the tensorboard package is not "
+                                      "installed (pip install tensorboard); logging to "
+                                      "metrics.jsonl only", RuntimeWarning, stacklevel=3)
 
         def checkpoint() -> None:
             if ckpt_dir is not None:
@@ -198,6 +204,17 @@ class Trainer:
                    unit="step", disable=(None if cfg.progress is None else not cfg.progress),
                    dynamic_ncols=True, leave=False)
         t0 = time.time()
+        # Ctrl-C / SIGTERM: finish the current step, write a checkpoint, then stop
+        # (a second Ctrl-C stops at once). Only the main thread may install handlers.
+        stop_signals: list[int] = []
+        old_handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            def on_signal(signum, frame):
+                if stop_signals:
+                    raise KeyboardInterrupt
+                stop_signals.append(signum)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, on_signal)
         try:
             while self.step < total and not self.stopped_early and not self.should_stop:
                 perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
@@ -238,11 +255,16 @@ class Trainer:
                     if epoch_done:
                         self.epoch += 1
                         self.batch_in_epoch = 0
-                    if epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total:
+                    if epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals:
                         checkpoint()
+                    if stop_signals:
+                        where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
+                        raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
                     if self.stopped_early:
                         break
         finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
             bar.close()
             if self._log_file is not None:
                 self._log_file.close()
