@@ -111,3 +111,20 @@ def test_fit_is_deterministic(name, request):
     b = cls(**cfg).fit(data, TRAIN)
     for v1, v2 in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(v1, v2)
+
+
+@pytest.mark.parametrize("name, field, want", [("autoencoder", "loss", "bce"), ("vae", "likelihood", "bernoulli")])
+def test_auto_fields_resolve_when_data_shape_is_given(name, field, want, digits_small):
+    model = genlab.MODELS.get(name)(data_shape=(1, 8, 8), **CASES[name][0])
+    model.fit(digits_small, TRAIN)
+    assert getattr(model.config, field) == want
+    x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.min() >= 0 and x.max() <= 1
+
+
+def test_reconstruct_keeps_the_training_mode(digits_small):
+    for name in ("autoencoder", "vae"):
+        model = genlab.MODELS.get(name)(**CASES[name][0]).fit(digits_small, TRAIN)
+        model.train()
+        assert model.reconstruct(digits_small.x[:3]).shape == (3, 1, 8, 8)
+        assert model.training

@@ -247,6 +247,16 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                 f"{type(self).__name__} was built for data of shape {tuple(cfg_shape)}, "
                 f"but the data has shape {shape}"
             )
+        else:  # built from a config with data_shape: still resolve its "auto" fields
+            changes = {k: v for k, v in self.data_defaults(dataset).items()
+                       if getattr(self.config, k) != v}
+            if changes:
+                if self.fitted:
+                    raise ValueError(f"{type(self).__name__} was trained with "
+                                     f"{ {k: getattr(self.config, k) for k in changes} }; "
+                                     f"this data needs {changes}")
+                self.config = self.config.replace(**changes)
+                self.build()
 
     def check_fitted(self) -> None:
         if not self.built:

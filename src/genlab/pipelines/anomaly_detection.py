@@ -3,8 +3,10 @@
 An autoencoder trained on normal data only reconstructs normal inputs well and unusual
 ones badly, so the per-example reconstruction error is an anomaly score (Japkowicz et
 al. 1995; Sakurada & Yairi 2014). With no labelled anomalies at training time, the
-standard benchmark holds one class out of training and asks how well the score ranks
-that class above the others on the test split (ROC-AUC; e.g. Ruff et al. 2018, Deep SVDD).
+leave-one-class-out benchmark holds one class out of training and asks how well the
+score ranks that class above the others on the test split (ROC-AUC; the protocol of
+Akcay et al. 2018, GANomaly). It is the reverse of the one-class protocol of Ruff et al.
+2018 (Deep SVDD), which trains on one class and treats the other nine as anomalies.
 """
 from __future__ import annotations
 
@@ -110,7 +112,7 @@ class AnomalyDetector(ReconstructionPipeline):
         return out
 
 
-def holdout_class_auc(dataset: str, holdout: int, *, model_config: dict[str, Any] | None = None,
+def holdout_class_auc(dataset: str | dict[str, Any], holdout: int, *, model_config: dict[str, Any] | None = None,
                       train: dict[str, Any] | None = None, seed: int = 0,
                       data_options: dict[str, Any] | None = None) -> dict[str, float]:
     """The one-class-held-out protocol: the held-out class is the anomaly.
@@ -121,13 +123,14 @@ def holdout_class_auc(dataset: str, holdout: int, *, model_config: dict[str, Any
     classes are normal. Returns the ROC-AUC of the score for that split.
 
     Args:
-        dataset: a labelled dataset name (``"digits"``, ``"fashion-mnist"``, ...).
+        dataset: a labelled dataset name (``"digits"``, ``"fashion-mnist"``, ...), or
+            its splits as returned by ``load_splits`` (saves reloading in a loop).
         holdout: the class label held out of training and treated as the anomaly.
         model_config: ``AutoencoderConfig`` fields (e.g. ``{"arch": "conv",
             "latent_dim": 16}``).
         train: ``TrainConfig`` fields (e.g. ``{"epochs": 3}``); its ``seed`` defaults
             to ``seed``.
-        seed: seeds the weight initialisation and the training order.
+        seed: the training seed (weight initialisation and data order).
         data_options: options for ``load_splits`` (e.g. ``{"limit": 5000}``).
     Returns:
         ``{"holdout", "roc_auc", "average_precision", "n_train", "n_test_normal",
@@ -139,7 +142,12 @@ def holdout_class_auc(dataset: str, holdout: int, *, model_config: dict[str, Any
     from ..data.datasets import load_splits
     from ..models import Autoencoder
 
-    splits = load_splits(dataset, **(data_options or {}))
+    if isinstance(dataset, dict):
+        if not {"train", "test"} <= set(dataset):
+            raise ValueError(f"a splits dict needs 'train' and 'test', got {sorted(dataset)}")
+        splits, dataset = dataset, dataset["train"].name
+    else:
+        splits = load_splits(dataset, **(data_options or {}))
     tr, val, test = splits["train"], splits.get("val"), splits["test"]
     if tr.y is None or test.y is None:
         raise ValueError(f"holdout_class_auc needs a labelled dataset; {dataset!r} has no labels")
@@ -155,10 +163,7 @@ def holdout_class_auc(dataset: str, holdout: int, *, model_config: dict[str, Any
         raise ValueError(f"the test split of {dataset!r} must hold class {holdout} and others")
 
     train = {"seed": seed, "progress": False, **(train or {})}
-    model = Autoencoder(**(model_config or {}))
-    with torch.random.fork_rng():  # seeded weight init without touching the global RNG
-        torch.manual_seed(seed)
-        model._ensure_built(tr)
+    model = Autoencoder(**(model_config or {}))  # fit seeds the weight init with train["seed"]
     t0 = time.time()
     model.fit(tr, train, val=val)
     seconds = time.time() - t0

@@ -76,6 +76,9 @@ class ReconstructionPipeline:
                              "(num_classes > 0): train one with num_classes=0")
         if hasattr(model, "check_fitted"):
             model.check_fitted()
+        if getattr(model, "fitted", True) is False:
+            raise NotFittedError(f"{type(self).__name__} needs a trained model: this "
+                                 f"{type(model).__name__} has untrained weights (call fit first)")
         self.model = model.eval()
 
     @classmethod

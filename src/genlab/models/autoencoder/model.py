@@ -71,7 +71,8 @@ class Autoencoder(TorchGenerativeModel):
         self.check_fitted()
         was = self.training
         self.eval()
-        out = self.decode(self.encode(torch.as_tensor(x, dtype=torch.float32)))
+        x = torch.as_tensor(x, dtype=torch.float32)
+        out = torch.cat([self.decode(self.encode(x[i:i + 1024])) for i in range(0, len(x), 1024)])
         self.train(was)
         return out
 

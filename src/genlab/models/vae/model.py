@@ -147,8 +147,15 @@ class VAE(TorchGenerativeModel):
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder mean at the posterior mean."""
         self.check_fitted()
+        was = self.training
         self.eval()
-        return self.decode(self.encode(torch.as_tensor(x, dtype=torch.float32), y)[0], y)
+        x = torch.as_tensor(x, dtype=torch.float32)
+        yy = None if y is None else torch.as_tensor(y).reshape(-1)
+        out = torch.cat([self.decode(self.encode(x[i:i + 1024], None if yy is None else yy[i:i + 1024])[0],
+                                     None if yy is None else yy[i:i + 1024])
+                         for i in range(0, len(x), 1024)])
+        self.train(was)
+        return out
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8, *,
