@@ -117,6 +117,9 @@ class Autoencoder(TorchGenerativeModel):
         if int(n) < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.eval()
+        return self.decode(self.sample_latent(int(n), generator=generator))
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes ``(n, latent_dim)`` from the Gaussian fitted to the training codes."""
         eps = torch.randn(int(n), self.config.latent_dim, generator=generator)
-        z = self.latent_mean + eps @ self.latent_scale_tril.T
-        return self.decode(z)
+        return self.latent_mean + eps @ self.latent_scale_tril.T

@@ -143,6 +143,10 @@ class VAE(TorchGenerativeModel):
             return torch.bernoulli(x, generator=generator)
         return x + self._std() * torch.randn(x.shape, generator=generator)
 
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws ``(n, latent_dim)`` from the prior ``N(0, I)``."""
+        return torch.randn(int(n), self.config.latent_dim, generator=generator)
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder mean at the posterior mean."""
