@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .dataset import Dataset
 from .loaders import load_array, load_image_folder, load_table
+from . import toy  # noqa: F401  (registers the ring8 and grid25 toy datasets)
 
 SPLIT_SEED = 0
 SPLITS = ("train", "val", "test")

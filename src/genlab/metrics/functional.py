@@ -64,3 +64,25 @@ def roc_auc(scores, labels) -> float:
     ranks[order] = _np.repeat(run_rank, ends - starts)
     u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+# ----------------------------------------------------------------------------- generative
+# Sample-quality metrics on judge features / class probabilities. They live in three
+# private modules to keep each file short (distribution distances; nearest-neighbour
+# metrics; mode counting and likelihood units) and are re-exported here: this module is
+# the one public home of every metric function.
+from ._distribution import (  # noqa: E402,F401
+    fid, frechet_distance, gaussian_stats, inception_score, kid, mmd2_unbiased,
+    polynomial_kernel,
+)
+from ._manifold import diversity, memorization, prdc  # noqa: E402,F401
+from ._modes import (  # noqa: E402,F401
+    bits_per_dim, mode_coverage, nll_nats, toy_mode_metrics,
+)
+
+__all__ = [
+    "psnr", "roc_auc",
+    "fid", "frechet_distance", "gaussian_stats", "kid", "mmd2_unbiased", "polynomial_kernel",
+    "inception_score", "prdc", "memorization", "diversity", "mode_coverage",
+    "toy_mode_metrics", "nll_nats", "bits_per_dim",
+]

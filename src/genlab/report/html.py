@@ -279,6 +279,34 @@ def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None) -> str:
     return out
 
 
+def _evaluation_html(run: Run) -> str:
+    """The sample-based evaluation written by ``genlab evaluate`` (eval.json "evaluation"):
+    one row per score with the real-vs-real floor and the feature space, then its figures."""
+    ev = run.eval.get("evaluation") if isinstance(run.eval, dict) else None
+    if not ev:
+        return ""
+    head = (f"<h2>Evaluation</h2><p class='sub'>{_esc(ev.get('n_fake'))} samples against "
+            f"{_esc(ev.get('n_real'))} real test images, seed {_esc(ev.get('seed'))}, "
+            f"{_esc(ev.get('date', ''))}. The floor is the same score between the real training "
+            "and test splits: the best a model can expect.</p>")
+    rows = "".join(
+        f"<tr><th>{_esc(r.get('metric'))}</th><td>{_fmt(r.get('value'))}</td>"
+        f"<td>{_fmt(r.get('floor')) if r.get('floor') is not None else '&ndash;'}</td>"
+        f"<td>{'higher' if r.get('higher_is_better') else 'lower' if r.get('higher_is_better') is False else '&ndash;'}</td>"
+        f"<td>{_esc(r.get('feature_space', ''))}</td></tr>"
+        for r in ev.get("rows", []))
+    table = ("<table><thead><tr><th>metric</th><th>model</th><th>real vs real</th><th>better</th>"
+             f"<th>feature space</th></tr></thead><tbody>{rows}</tbody></table>")
+    figs = ""
+    for name, caption in ev.get("figures", {}).items():
+        path = run.path / "figures" / name
+        if path.is_file():
+            figs += (f"<figure>{_img(path, caption, pixelated=name.endswith('pairs.png'))}"
+                     f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    notes = "".join(_note(n) for n in ev.get("notes", []))
+    return head + table + notes + figs
+
+
 def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -> Path:
     """Write ``<run>/report.html``: a self-contained page about one training run.
 
@@ -343,7 +371,7 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
 
     info = run.info
     body = [_header(run, rows, log_prob_kind), *(_note(n) for n in notes),
-            _metrics_html(run.eval, log_prob_kind), *figs.parts,
+            _metrics_html(run.eval, log_prob_kind), _evaluation_html(run), *figs.parts,
             "<h2>Configuration</h2><div class=\"cols\">",
             "<div><h3>Model</h3>" + _table(sorted((info.get("model_config") or {}).items())) + "</div>",
             "<div><h3>Training</h3>" + _table(sorted((info.get("train_config") or {}).items())) + "</div>",
