@@ -200,6 +200,75 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics.evaluate import compare_sets, evaluate_run, format_rows, parse_metrics
+
+    names = parse_metrics(args.metrics)
+    if args.run is not None:
+        if args.real or args.fake:
+            raise UsageError("give either a RUN or --real and --fake, not both")
+        from .runs import Run
+
+        run = Run(args.run)
+        rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
+        print(f"{rec['n_fake']} samples of {run.path} against {rec['n_real']} real test images "
+              f"(floor: {rec['n_floor']} real training images)")
+        print(format_rows(rec["rows"]))
+        for note in rec["notes"]:
+            print(f"note: {note}")
+        print(f"report:  {run.path / 'report.html'}")
+        result = rec
+    else:
+        if not (args.real and args.fake):
+            raise UsageError("give a RUN, or both --real DIR_OR_DATASET and --fake DIR")
+        from .data.datasets import load, load_splits
+        from .metrics.judges import judge_for, load_judge
+        from .registry import DATASETS
+
+        train = labels = None
+        if args.real in DATASETS:
+            splits = load_splits(args.real)
+            real_ds, train = splits["test"], splits["train"].x
+            labels = real_ds.y
+        else:
+            real_ds = load(args.real, split="all")
+        fake_ds = load(args.fake, split="all")
+        if fake_ds.shape != real_ds.shape:
+            raise UsageError(f"--fake images have shape {fake_ds.shape}, --real images {real_ds.shape}")
+        judge = load_judge(args.judge) if args.judge else judge_for(
+            args.real if args.real in DATASETS else real_ds.shape)
+        real = real_ds.x[:args.n]
+        result = compare_sets(real, fake_ds.x[:args.n], judge=judge,
+                              metrics=[m for m in names if m not in ("nll", "ppl")], train=train,
+                              real_labels=None if labels is None else labels[:args.n], seed=args.seed)
+        print(f"{result['n_fake']} images of {args.fake} against {result['n_real']} of {args.real}"
+              + ("" if train is None else f" (floor: {result['n_floor']} real training images)"))
+        print(format_rows(result["rows"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from .metrics.judges import shipped_table, train_judge
+
+    if args.judge_command == "list":
+        for row in shipped_table():
+            print(f"  {row.get('name', ''):<16} test accuracy {row.get('test_accuracy', float('nan')):.4f}  "
+                  f"{row.get('feature_space', '')}")
+        return 0
+    if args.judge_command != "train":
+        raise UsageError("use `genlab judge train --data PATH --out DIR` or `genlab judge list`")
+    if not args.data or not args.out:
+        raise UsageError("genlab judge train needs --data and --out")
+    judge, rep = train_judge(args.data, out=args.out, epochs=args.epochs, seed=args.seed,
+                             threads=args.threads, command=" ".join(sys.argv))
+    print(f"judge {judge.feature_space}: test accuracy {rep.get('test_accuracy', float('nan')):.4f}")
+    print(f"saved to {args.out}; use it with --judge {args.out}")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from .runs import train_run
 
@@ -263,6 +332,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="(re)write a run's HTML report")
     s.add_argument("run")
 
+    s = sub.add_parser("evaluate", help="score a run's samples, or two image sets, in a judge's feature space",
+                       description="Sample from RUN's model and score it against the real test split: FID, KID, "
+                       "Inception Score, precision/recall/density/coverage, mode coverage, memorisation, "
+                       "diversity, NLL and Perceptual Path Length, each beside its real-vs-real floor. "
+                       "The result goes into the run's eval.json, metrics.jsonl and report. Or score "
+                       "--fake images against --real ones with no model.")
+    s.add_argument("run", nargs="?", help="run folder")
+    s.add_argument("--metrics", default="all",
+                   help="comma-separated: fid,kid,is,prdc,modes,memorization,diversity,nll,ppl (default all)")
+    s.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    s.add_argument("--judge", help="judge name (genlab judge list) or folder; default: the data set's own")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--real", help="real images: a dataset name or a folder / .npy")
+    s.add_argument("--fake", help="generated images: a folder or .npy")
+    s.add_argument("--json", help="also write the results to this JSON file")
+
+    s = sub.add_parser("judge", help="judge networks (feature spaces for evaluation): list or train")
+    s.add_argument("judge_command", choices=["list", "train"])
+    s.add_argument("--data", help="labelled images: a dataset name or a folder with one subfolder per class")
+    s.add_argument("--out", help="folder to write the judge into")
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int)
+
     s = sub.add_parser("quickstart", help="train a small VAE on the embedded digits and write a report")
     s.add_argument("--out", default="runs/quickstart")
     s.add_argument("--epochs", type=int, default=150)
@@ -288,8 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"{'-n' if name == 'n' else '--' + name} must be >= 1, got {v}")
         if args.command == "train":
             return cmd_train(args, rest)
-        return {"list": cmd_list, "sample": cmd_sample, "report": cmd_report,
-                "quickstart": cmd_quickstart}[args.command](args)
+        return {"list": cmd_list, "sample": cmd_sample, "report": cmd_report, "evaluate": cmd_evaluate,
+                "judge": cmd_judge, "quickstart": cmd_quickstart}[args.command](args)
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

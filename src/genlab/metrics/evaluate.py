@@ -1,0 +1,267 @@
+"""Sample-based evaluation of a run (``genlab evaluate``) or of two image sets.
+
+Every score is computed in a named feature space (a judge network) and reported beside
+its *real-versus-real floor*: the same score between the real training and test splits,
+with as many training images as there are samples. A model cannot be expected to beat
+its floor; how far it is above the floor is what the score says.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import DataError
+
+ALL = ("fid", "kid", "is", "prdc", "modes", "memorization", "diversity", "nll", "ppl")
+DEFAULT = ALL
+
+
+def parse_metrics(spec: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"fid,kid"`` -> ``("fid", "kid")``; ``None`` or ``"all"`` -> every metric."""
+    if spec is None or spec == "all":
+        return DEFAULT
+    names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    alias = {"inception": "is", "inception_score": "is", "pr": "prdc", "precision": "prdc",
+             "recall": "prdc", "mode": "modes", "memorisation": "memorization",
+             "memorization": "memorization", "likelihood": "nll"}
+    out = []
+    for n in names:
+        n = alias.get(n, n)
+        if n not in ALL:
+            raise ValueError(f"unknown metric {n!r}; choose from {', '.join(ALL)}")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise ValueError("no metrics given")
+    return tuple(out)
+
+
+def _row(metric: str, value: Any, floor: Any, space: str, higher: bool | None, **extra: Any) -> dict:
+    return {"metric": metric, "value": value, "floor": floor, "feature_space": space,
+            "higher_is_better": higher, **extra}
+
+
+@torch.no_grad()
+def sample_images(model: Any, n: int, *, seed: int = 0, batch_size: int = 500,
+                  progress: bool | None = None) -> torch.Tensor:
+    """``n`` samples drawn in batches from one seeded generator (progress bar if long)."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    n_cond = int(getattr(getattr(model, "config", None), "num_classes", 0) or 0)
+    with tqdm(total=n, desc="sampling", unit="img", leave=False,
+              disable=(None if progress is None else not progress) if n > batch_size else True) as bar:
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            kw = {"y": (torch.arange(start, start + b) % n_cond)} if n_cond > 0 else {}
+            out.append(model.sample(b, generator=g, **kw).float())
+            bar.update(b)
+    return torch.cat(out)
+
+
+def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics: Sequence[str] = DEFAULT,
+                 train: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
+                 seed: int = 0, kid_subset_size: int = 1000, progress: bool | None = None) -> dict[str, Any]:
+    """Score generated images ``fake`` against real images ``real`` in ``judge``'s space.
+
+    Args:
+        real: ``(N, C, H, W)`` real (test) images in [0, 1].
+        fake: ``(M, C, H, W)`` generated images in [0, 1].
+        judge: a ``genlab.metrics.judges.Judge``.
+        metrics: names among fid, kid, is, prdc, modes, memorization, diversity.
+        train: real training images: gives the real-vs-real floor (its first ``M`` rows
+            against ``real``) and the memorisation reference.
+        real_labels: labels of ``real`` for the class histogram (else the judge's argmax).
+        seed: seeds KID subsets and the diversity subset.
+    Returns:
+        ``{"rows": [...], "feature_space", "n_fake", "n_real", "n_floor", "extra": {...}}``;
+        each row has ``metric, value, floor, feature_space, higher_is_better``.
+    """
+    from . import functional as F
+
+    space = judge.feature_space
+    f = judge.extract(fake, progress=progress)
+    r = judge.extract(real, progress=progress)
+    t = tr_all = None
+    if train is not None:
+        tr_all = judge.extract(train, progress=progress) if "memorization" in metrics else None
+        n_floor = min(len(fake), len(train))
+        t = ({k: v[:n_floor] for k, v in tr_all.items()} if tr_all is not None
+             else judge.extract(train[:n_floor], progress=progress))
+    rows: list[dict] = []
+    extra: dict[str, Any] = {}
+    kid_size = min(kid_subset_size, len(real), len(fake))
+
+    def floor(fn):
+        return None if t is None else fn(t)
+
+    if "fid" in metrics:
+        rows.append(_row("fid", F.fid(r["features"], f["features"]),
+                         floor(lambda t: F.fid(r["features"], t["features"])), space, False))
+    if "kid" in metrics:
+        def kid(a):
+            size = min(kid_size, len(a))
+            return F.kid(r["features"], a, subsets=100, subset_size=size, seed=seed)
+        m, s = kid(f["features"])
+        fl = floor(lambda t: kid(t["features"]))
+        rows.append(_row("kid", m, None if fl is None else fl[0], space, False, std=s))
+    if "is" in metrics:
+        splits = max(1, min(10, len(fake) // 2))
+        m, s = F.inception_score(f["probs"], splits=splits)
+        rm, _ = F.inception_score(r["probs"], splits=max(1, min(10, len(real) // 2)))
+        rows.append(_row("inception_score", m, rm, space, True, std=s,
+                         note="floor column: the real test images' own score"))
+    if "prdc" in metrics:
+        res = F.prdc(r["features"], f["features"])
+        fl = floor(lambda t: F.prdc(r["features"], t["features"]))
+        for k in ("precision", "recall", "density", "coverage"):
+            rows.append(_row(k, res[k], None if fl is None else fl[k], space, True))
+    if "modes" in metrics:
+        ref = real_labels if real_labels is not None else r["probs"]
+        res = F.mode_coverage(f["probs"], ref)
+        fl = floor(lambda t: F.mode_coverage(t["probs"], ref))
+        rows.append(_row("classes_found", res["classes_found"], None if fl is None else fl["classes_found"],
+                         space, True, of=res["num_classes"]))
+        rows.append(_row("class_kl", res["kl"], None if fl is None else fl["kl"], space, False))
+        rows.append(_row("confident_share", res["confident_share"],
+                         None if fl is None else fl["confident_share"], space, True))
+        real_counts = torch.bincount(torch.as_tensor(ref).long(), minlength=res["num_classes"]) \
+            if torch.as_tensor(ref).dim() == 1 else torch.bincount(torch.as_tensor(ref).argmax(1),
+                                                                    minlength=res["num_classes"])
+        extra["class_counts"] = {"fake": [int(c) for c in res["counts"]],
+                                 "real": [int(c) for c in real_counts]}
+    if "memorization" in metrics and tr_all is not None:
+        res = F.memorization(f["features"], tr_all["features"], r["features"])
+        rows.append(_row("near_copy_share", res["near_copy_share"], res["baseline_share"], space, False,
+                         note="floor column: the share of unseen real test images under the same threshold"))
+        rows.append(_row("nn_distance_ratio", res["median_ratio"], 1.0, space, True,
+                         note="median distance of samples to their nearest training image over that of test images"))
+        extra["closest_pairs"] = res["closest"]
+    if "diversity" in metrics:
+        rows.append(_row("diversity", F.diversity(f["features"], seed=seed),
+                         floor(lambda t: F.diversity(t["features"], seed=seed)), space, True))
+    return {"rows": rows, "feature_space": space, "n_fake": len(fake), "n_real": len(real),
+            "n_floor": None if t is None else len(t["features"]), "extra": extra}
+
+
+def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int = 10000, seed: int = 0,
+                 judge: str | None = None, iwae_k: int | None = None, n_likelihood: int = 1000,
+                 progress: bool | None = None, report: bool = True) -> dict[str, Any]:
+    """Sample from a run's model and score it; store the result in the run.
+
+    Writes ``eval.json["evaluation"]`` (rows with floors and feature spaces, figures),
+    appends an ``{"split": "eval", ...}`` row to ``metrics.jsonl``, draws the class
+    histogram and the closest (sample, training image) pairs, and rewrites the report.
+
+    Args:
+        run: a ``Run`` or a run folder.
+        metrics: names or ``"fid,kid,..."``; default all that apply.
+        n: number of samples (and at most this many real test images).
+        seed: seeds sampling, KID subsets and PPL.
+        judge: judge name or folder; default the shipped judge of the run's data set.
+        iwae_k: importance samples for ``nll`` (default: the model's own default).
+        n_likelihood: test images for ``nll``.
+    Returns:
+        the evaluation record.
+    """
+    from ..base import atomic_write_json
+    from ..report.figures import plot_class_histogram, plot_pairs
+    from ..runs import Run
+    from .judges import judge_for, load_judge
+    from .ppl import perceptual_path_length
+
+    run = run if isinstance(run, Run) else Run(run)
+    names = parse_metrics(metrics)
+    if int(n) < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    model = run.model()
+    splits = run.data_splits()
+    test, train = splits["test"], splits["train"]
+    if test.kind != "image":
+        raise DataError("genlab evaluate scores image models; table models get their test "
+                        "metrics in eval.json at the end of training")
+    j = load_judge(judge) if judge else judge_for(run.info["data"])
+    real = test.x[:n]
+    fake = sample_images(model, int(n), seed=seed, progress=progress)
+    if not torch.isfinite(fake).all():
+        raise DataError("the model produced non-finite samples; it cannot be scored")
+    fake = fake.clamp(0, 1)
+    res = compare_sets(real, fake, judge=j, metrics=names, train=train.x,
+                       real_labels=test.y[:n] if test.y is not None else None, seed=seed,
+                       progress=progress)
+    rows, notes = res["rows"], []
+    if "nll" in names:
+        if model.log_prob_kind == "none":
+            notes.append(f"nll: {model.model_type} defines no likelihood (log_prob_kind 'none')")
+        else:
+            from . import functional as F
+
+            x = test.x[:n_likelihood]
+            kw = {"k": iwae_k} if iwae_k else {}
+            if getattr(model.config, "num_classes", 0):
+                kw["y"] = test.y[:n_likelihood]
+            try:
+                lp = model.log_prob(x, generator=torch.Generator().manual_seed(seed), **kw)
+                dim = math.prod(test.shape)
+                label = f"{model.log_prob_kind} log p(x), {len(x)} test images"
+                rows.append(_row("nll_nats", F.nll_nats(lp), None, "data", False, note=label))
+                rows.append(_row("bits_per_dim", F.bits_per_dim(lp, dim), None, "data", False, note=label))
+            except ValueError as e:
+                notes.append(f"nll: {e}")
+    if "ppl" in names:
+        if hasattr(model, "sample_latent"):
+            p = perceptual_path_length(model, j.features, n=min(int(n), 2000),
+                                       generator=torch.Generator().manual_seed(seed),
+                                       feature_space=j.feature_space)
+            rows.append(_row("ppl", p["ppl"], None, j.feature_space, False, note=f"{p['n']} latent pairs, "
+                             f"eps {p['eps']}, {p['interpolation']}"))
+        else:
+            notes.append(f"ppl: {model.model_type} has no latent space")
+    figures = {}
+    counts = res["extra"].get("class_counts")
+    if counts:
+        plot_class_histogram(counts["fake"], counts["real"], run.figure("eval_classes.png"),
+                             classes=test.classes)
+        figures["eval_classes.png"] = "Share of samples per class as the judge sees them, beside the real test data."
+    pairs = res["extra"].get("closest_pairs")
+    if pairs:
+        fi = [p[0] for p in pairs]
+        ti = [p[1] for p in pairs]
+        plot_pairs(fake[fi], train.x[ti], run.figure("eval_closest_pairs.png"))
+        figures["eval_closest_pairs.png"] = ("Memorisation check: the generated samples closest to a training "
+                                             "image (top) and that training image (bottom).")
+    record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "n_fake": res["n_fake"], "n_real": res["n_real"], "n_floor": res["n_floor"], "seed": seed,
+              "judge": j.feature_space, "metrics": list(names), "rows": rows, "notes": notes,
+              "figures": figures, "closest_pairs": pairs or []}
+    ev = dict(run.eval)
+    ev["evaluation"] = record
+    atomic_write_json(run.path / "eval.json", ev)
+    step = max((r.get("step", 0) for r in run.metrics()), default=0)
+    with open(run.path / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"split": "eval", "step": step, "n": res["n_fake"], "feature_space": j.feature_space,
+                             **{r["metric"]: r["value"] for r in rows}}) + "\n")
+    if report:
+        from ..report import write_report
+
+        write_report(run)
+    return record
+
+
+def format_rows(rows: list[dict]) -> str:
+    """A plain-text table of evaluation rows for the terminal."""
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+    lines = [f"{'metric':<18} {'model':>10} {'real-vs-real':>13}  feature space"]
+    for r in rows:
+        lines.append(f"{r['metric']:<18} {fmt(r['value']):>10} {fmt(r.get('floor')):>13}  {r['feature_space']}")
+    return "\n".join(lines)
