@@ -21,10 +21,10 @@ class Dataset:
     """Examples ``x`` with optional integer labels ``y``.
 
     Attributes:
-        x: float32 tensor. Images are ``(N, C, H, W)`` with values in ``[0, 1]``;
-            tables are ``(N, D)``.
+        x: images ``(N, C, H, W)`` float32 in ``[0, 1]``; tables ``(N, D)`` float32;
+            sequences ``(N, T)`` int64 token ids (windows of a tokenised corpus).
         y: int64 labels ``(N,)`` or ``None``.
-        kind: ``"image"`` or ``"table"``.
+        kind: ``"image"``, ``"table"`` or ``"sequence"``.
         name: where the data came from (a registry name or a path).
         classes: label names, index = label value (``None`` if unlabelled).
         columns: column names of a table.
@@ -42,19 +42,23 @@ class Dataset:
     def __post_init__(self) -> None:
         if not isinstance(self.x, torch.Tensor):
             self.x = torch.as_tensor(np.asarray(self.x))
-        if self.x.dtype != torch.float32:
+        if self.kind not in ("image", "table", "sequence"):
+            raise DataError(f"Dataset kind must be 'image', 'table' or 'sequence', got {self.kind!r}")
+        if self.kind == "sequence":  # token ids (N, T): integers, no float conversion
+            if self.x.is_floating_point() or self.x.is_complex():
+                raise DataError(f"{self.name}: sequence data must hold integer token ids, got {self.x.dtype}")
+            self.x = self.x.to(torch.int64)
+        elif self.x.dtype != torch.float32:
             self.x = self.x.to(torch.float32)
-        if self.kind not in ("image", "table"):
-            raise DataError(f"Dataset kind must be 'image' or 'table', got {self.kind!r}")
-        want = 4 if self.kind == "image" else 2
+        want = {"image": 4, "table": 2, "sequence": 2}[self.kind]
         if self.x.dim() != want:
-            layout = "(N, C, H, W)" if self.kind == "image" else "(N, D)"
+            layout = {"image": "(N, C, H, W)", "table": "(N, D)", "sequence": "(N, T)"}[self.kind]
             raise DataError(
                 f"{self.name}: {self.kind} data must be {layout}, got shape {tuple(self.x.shape)}"
             )
         if len(self.x) == 0:
             raise DataError(f"{self.name}: the data set is empty")
-        if not torch.isfinite(self.x).all():
+        if self.kind != "sequence" and not torch.isfinite(self.x).all():
             bad = (~torch.isfinite(self.x)).flatten(1).any(1).nonzero().flatten()[:5].tolist()
             raise DataError(
                 f"{self.name}: contains NaN or infinite values (first rows: {bad}); "
