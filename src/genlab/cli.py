@@ -158,21 +158,73 @@ def _print_run_summary(run: Any) -> None:
         print(f"report:  {run.path / 'report.html'}")
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
+def _sample_kwargs(model: Any, tokens: list[str]) -> dict[str, Any]:
+    """Model-specific ``sample`` options from ``--key=value`` tokens (e.g. ``--prompt``,
+    ``--temperature`` for sequence models), typed by ``sample``'s signature."""
+    import inspect
+
+    sig = inspect.signature(model.sample)
+    hints = typing.get_type_hints(model.sample)
+    accepted = {n: p for n, p in sig.parameters.items()
+                if p.kind == p.KEYWORD_ONLY and n not in ("generator",)}
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise UsageError(f"unexpected argument {tok!r}")
+        key, eq, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in accepted:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(accepted), n=1)
+            hint = f"; did you mean --{close[0]}?" if close else (
+                f"; {type(model).__name__}.sample takes {', '.join('--' + a for a in accepted) or 'no options'}")
+            raise UsageError(f"unknown option --{key}{hint}")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise UsageError(f"--{key} needs a value")
+            i += 1
+            val = tokens[i]
+        out[key] = _convert(val, hints.get(key, str), key) if hints.get(key) not in (None, typing.Any) else val
+        i += 1
+    return out
+
+
+def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     import torch
 
     from .base import load
     from .report import save_grid
 
     model = load(args.run)
-    cond = {}
+    cond = _sample_kwargs(model, rest)
     if args.y is not None:
         if not getattr(model.config, "num_classes", 0):
             raise UsageError("--y works with conditional models only (trained with --num_classes=-1)")
         cond["y"] = args.y
     x = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), **cond)
-    out = Path(args.output)
+    out = Path(args.output) if args.output else None
+    if hasattr(model, "samples_to_text"):  # sequence models: text to the terminal or a .txt file
+        texts = model.samples_to_text(x)
+        if out is None or out.suffix == ".txt":
+            if out is None:
+                for t in texts:
+                    print(t)
+                    print("-" * 40)
+                return 0
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("\n".join(texts) + "\n", encoding="utf-8")
+            print(f"wrote {len(texts)} samples to {out}")
+            return 0
+    out = out or Path("samples.png")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "write_samples") and model.write_samples(x, out):  # family-specific formats
+        print(f"wrote {len(x)} samples to {out}")
+        return 0
+    if not torch.is_tensor(x):
+        raise UsageError(f"-o {out}: {type(model).__name__} samples cannot be written as {out.suffix or 'that'}")
     if out.suffix == ".npy":
         import numpy as np
 
@@ -183,7 +235,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         np.savetxt(out, x.reshape(len(x), -1).numpy(), delimiter=",", fmt="%.6g")
     elif out.suffix.lower() in (".png", ".jpg", ".jpeg"):
         if x.dim() != 4:
-            raise UsageError("this model makes table rows, not images: use -o samples.csv or .npy")
+            raise UsageError("this model does not make images: use -o samples.csv or .npy")
         save_grid(x, out)
     else:
         raise UsageError(f"-o {out}: use a .png/.jpg (image grid), .npy or .csv file")
@@ -293,6 +345,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ parser
+# Modules that add commands: each has ``register(subparsers) -> {command: handler}``,
+# where ``handler(args) -> exit status`` (raise ``UsageError`` for command-line mistakes).
+PLUGINS: list[str] = []
+_PLUGIN_HANDLERS: dict[str, Any] = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="genlab: train, sample and report generative models.")
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
@@ -322,10 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
-    s = sub.add_parser("sample", help="draw samples from a trained run or model folder")
+    s = sub.add_parser("sample", help="draw samples from a trained run or model folder",
+                       description="Draw samples. Model-specific options of its sample() method "
+                       "are accepted as --key=value (e.g. --prompt, --temperature for text models).")
     s.add_argument("run", help="run folder or saved model folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("-o", "--output", default="samples.png", help="output .png grid, .npy or .csv")
+    s.add_argument("-o", "--output", help="output: .png grid (default for images), .npy, .csv; "
+                   ".txt for text models (default: print)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--y", type=int, help="class to sample (conditional models)")
 
@@ -356,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
 
+    for mod in PLUGINS:  # family / application commands (e.g. upscale, compose)
+        import importlib
+
+        _PLUGIN_HANDLERS.update(importlib.import_module(mod).register(sub))
+
     s = sub.add_parser("quickstart", help="train a small VAE on the embedded digits and write a report")
     s.add_argument("--out", default="runs/quickstart")
     s.add_argument("--epochs", type=int, default=150)
@@ -373,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     prog = f"genlab {args.command}"
     try:
-        if rest and args.command != "train":
+        if rest and args.command not in ("train", "sample"):
             raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
         for name in ("n", "epochs"):
             v = getattr(args, name, None)
@@ -381,7 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"{'-n' if name == 'n' else '--' + name} must be >= 1, got {v}")
         if args.command == "train":
             return cmd_train(args, rest)
-        return {"list": cmd_list, "sample": cmd_sample, "report": cmd_report, "evaluate": cmd_evaluate,
+        if args.command == "sample":
+            return cmd_sample(args, rest)
+        if args.command in _PLUGIN_HANDLERS:
+            return _PLUGIN_HANDLERS[args.command](args)
+        return {"list": cmd_list, "report": cmd_report, "evaluate": cmd_evaluate,
                 "judge": cmd_judge, "quickstart": cmd_quickstart}[args.command](args)
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
