@@ -92,3 +92,13 @@ def test_cli_evaluate_usage_errors(tmp_path, capsys):
     assert main(["evaluate"]) == 2
     assert main(["evaluate", "--real", "digits"]) == 2
     assert main(["evaluate", str(tmp_path), "--metrics", "nope"]) == 2
+
+
+def test_toy_runs_get_the_mode_protocol(tmp_path):
+    r = train_run("vae", "ring8", out=tmp_path / "toy", train={"epochs": 1, "progress": False},
+                  model_config={"hidden": (32, 16), "latent_dim": 2}, report=False)
+    rec = evaluate_run(r, n=500, report=False)
+    rows = {x["metric"]: x for x in rec["rows"]}
+    assert rows["modes_covered"]["floor"] == 8 and rows["modes_covered"]["of"] == 8
+    assert 0 <= rows["modes_covered"]["value"] <= 8
+    assert rows["high_quality_share"]["floor"] > 0.95
