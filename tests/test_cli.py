@@ -114,3 +114,20 @@ def test_sample_takes_the_models_own_options(trained, tmp_path, capsys):
     assert main(["sample", str(trained), "-n", "4", "-o", str(tmp_path / "t.npy"), "--mean", "false"]) == 0
     assert main(["sample", str(trained), "--temprature=0.5"]) == 2
     assert "did you mean --temperature" in capsys.readouterr().err
+
+
+def test_judge_list_and_train(tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["judge", "list"]) == 0
+    assert "fashion-mnist" in capsys.readouterr().out
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(12):
+            arr = (rng.random((8, 8)) * (255 if cls == "a" else 60)).astype("uint8")
+            Image.fromarray(arr).save(tmp_path / "imgs" / cls / f"{i}.png")
+    assert main(["judge", "train", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "j"),
+                 "--epochs", "1"]) == 0
+    assert (tmp_path / "j" / "judge.json").is_file()
+    assert main(["judge", "train", "--data", str(tmp_path / "imgs")]) == 2
