@@ -143,7 +143,10 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             data_options["limit"] = args.limit
         run = train_run(cls.model_type, args.data, out=out, train=_train_config_dict(args, train_over),
                         model_config=model_over, data_options=data_options, command=sys.argv)
-    _print_run_summary(run)
+    from .train.distributed import is_main
+
+    if is_main():
+        _print_run_summary(run)
     return 0
 
 

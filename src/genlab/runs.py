@@ -155,7 +155,9 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         train_cfg = TrainConfig.from_dict(info["train_config"])
         data, data_options = info["data"], info.get("data_options", {})
     else:
-        if (out / RUN_FILE).exists():
+        from .train.distributed import is_main
+
+        if is_main() and (out / RUN_FILE).exists():
             raise GenlabError(f"{out} already holds a run: pass --resume to continue it, "
                               "or choose another --out")
         if isinstance(model, str):
@@ -163,9 +165,13 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             model = cls(cls.config_class(**(model_config or {})))
         if not isinstance(data, (str, Path)):
             raise TypeError("train_run records its data source: pass a dataset name or a path")
+    from .train import distributed
+
     splits = load_splits(str(data), **data_options)
+    main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
     if not resume:
         model._ensure_built(splits["train"])  # resolve data-dependent config before recording it
+    if not resume and main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / RUN_FILE, {
             "name": out.name, "model_type": model.model_type, "data": str(data),
@@ -174,8 +180,17 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             "created": _now(), "status": "running", "command": command,
             "model_config": model.config.to_dict(), "train_config": train_cfg.to_dict(),
         })
+    if not main:
+        distributed.setup()
+        distributed.barrier()  # wait for rank 0 to create the run folder
+        model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
+        return Run(out)
+    if not resume:
         run = Run(out)
     run.update(status="running", resumed=_now() if resume else None, finished=None)
+    if distributed.rank_and_world()[1] > 1:
+        distributed.setup()
+        distributed.barrier()
     t0 = time.time()
     try:
         model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)

@@ -24,6 +24,7 @@ import torch
 from .._threads import set_threads
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .schedule import make_optimizer, make_scheduler
@@ -124,6 +125,9 @@ class Trainer:
         """Train ``model`` on ``data``; see ``TorchGenerativeModel.fit``."""
         cfg = self.config
         set_threads(cfg.threads)
+        rank, world = distributed.setup()
+        self.rank, self.world = rank, world
+        main = rank == 0
         train_ds, val_ds = resolve_data(data, val, cfg)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
@@ -156,7 +160,7 @@ class Trainer:
         self.best_value, self.best_step, self.bad_evals = math.inf, -1, 0
         self.stopped_early = False
         best_state: dict[str, torch.Tensor] | None = None
-        if resume and ckpt is None and ckpt_dir is not None and (self.run_dir / METRICS_FILE).exists():
+        if resume and ckpt is None and ckpt_dir is not None and main and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
             if ckpt["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
@@ -175,7 +179,10 @@ class Trainer:
             best_state = ckpt["best_state"] or None
 
         self._log_file = self._tb = None
-        if self.run_dir is not None:
+        net = model
+        if world > 1:  # every rank starts from rank 0's weights (DDP broadcasts them)
+            net = torch.nn.parallel.DistributedDataParallel(model)
+        if self.run_dir is not None and main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.run_dir / METRICS_FILE
             if ckpt is not None and log_path.exists():  # drop rows the checkpoint never saw
@@ -195,13 +202,13 @@ class Trainer:
                                       "metrics.jsonl only", RuntimeWarning, stacklevel=3)
 
         def checkpoint() -> None:
-            if ckpt_dir is not None:
+            if ckpt_dir is not None and main:
                 save_checkpoint(ckpt_dir, self._state(model, opt, sched, best_state))
 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=self.step, desc=f"train {getattr(model, 'model_type', '')}",
-                   unit="step", disable=(None if cfg.progress is None else not cfg.progress),
+                   unit="step", disable=(None if cfg.progress is None else not cfg.progress) if main else True,
                    dynamic_ncols=True, leave=False)
         t0 = time.time()
         # Ctrl-C / SIGTERM: finish the current step, write a checkpoint, then stop
@@ -221,13 +228,19 @@ class Trainer:
                 for b in range(self.batch_in_epoch, spe):
                     if self.step >= total or self.should_stop:
                         break
-                    batch = self._batch(train_ds, perm[b * bs:(b + 1) * bs])
+                    idx = perm[b * bs:(b + 1) * bs]
+                    if world > 1:
+                        # each rank takes a slice of the global batch; its randomness is a
+                        # function of (seed, step, rank), so a resumed run replays it
+                        idx = idx[rank::world] if len(idx) >= world else idx[rank % len(idx):][:1]
+                        torch.manual_seed(_mix(cfg.seed, self.step, rank))
+                    batch = self._batch(train_ds, idx)
                     if augment is not None:
-                        g = torch.Generator().manual_seed(_mix(cfg.seed, 7919, self.step))
+                        g = torch.Generator().manual_seed(_mix(cfg.seed, 7919, self.step, rank))
                         batch["x"] = augment(batch["x"], g)
-                    out = model(batch)
+                    out = net(batch)
                     loss = out["loss"]
-                    if not torch.isfinite(loss):
+                    if not (distributed.all_finite(loss.detach()) if world > 1 else torch.isfinite(loss)):
                         self._diverged(float(loss.detach()))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -242,6 +255,8 @@ class Trainer:
                     logs = {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.dim() == 0}
                     bar.update(1)
                     if self.step % cfg.log_every == 0 or self.step == total:
+                        if world > 1:
+                            logs = distributed.mean_logs(logs)
                         bar.set_postfix(loss=f"{logs['loss']:.4f}")
                         self._log({"split": "train", "step": self.step, "epoch": self.epoch,
                                    "lr": sched.get_last_lr()[0], **logs,
@@ -284,6 +299,8 @@ class Trainer:
             return best_state
         if (self.epoch + 1) % cfg.eval_every != 0 and self.step != total:
             return best_state
+        if self.world > 1:  # identical validation noise on every rank -> identical decisions
+            torch.manual_seed(_mix(cfg.seed, self.step, 99991))
         scores = self.evaluate(model, val_ds)
         row = {"split": "val", "step": self.step, "epoch": self.epoch,
                **{f"val_{k}": v for k, v in scores.items()}}
