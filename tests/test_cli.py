@@ -131,3 +131,16 @@ def test_judge_list_and_train(tmp_path, capsys):
                  "--epochs", "1"]) == 0
     assert (tmp_path / "j" / "judge.json").is_file()
     assert main(["judge", "train", "--data", str(tmp_path / "imgs")]) == 2
+
+
+def test_bayesnet_on_a_csv_end_to_end(tmp_path, capsys):
+    from genlab.models.pgm import read_bif
+
+    bn = read_bif("asia")
+    bn.write_samples(bn.sample(2000, generator=0), tmp_path / "asia.csv")
+    assert main(["train", "bayesnet", "--data", str(tmp_path / "asia.csv"), "--out", str(tmp_path / "r")]) == 0
+    ev = json.loads((tmp_path / "r" / "eval.json").read_text())["metrics"]
+    assert np.isfinite(ev["nll_nats"]) and ev["marginal_tvd"] < 0.05
+    assert main(["sample", str(tmp_path / "r"), "-n", "50", "-o", str(tmp_path / "s.csv")]) == 0
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert len(lines) == 51 and lines[0] == (tmp_path / "asia.csv").read_text().splitlines()[0]

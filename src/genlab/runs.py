@@ -71,8 +71,11 @@ class Run:
     def data_splits(self, **options: Any) -> dict[str, Any]:
         """The run's data splits, loaded again from its recorded source."""
         from .data.datasets import load_splits
+        from .registry import MODELS
 
-        return load_splits(self.info["data"], **{**self.info.get("data_options", {}), **options})
+        cls = MODELS.get(self.info["model_type"]) if self.info.get("model_type") else None
+        loader = getattr(cls, "load_splits", None) or load_splits
+        return loader(self.info["data"], **{**self.info.get("data_options", {}), **options})
 
     def update(self, **fields: Any) -> None:
         self.info.update(fields)
@@ -100,6 +103,8 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
     """
     from .metrics.functional import psnr
 
+    if hasattr(model, "evaluate") and not isinstance(model, torch.nn.Module):
+        return model.evaluate(test)  # numpy families (Bayesian networks, MRFs) score themselves
     ds = test.subset(slice(0, max_examples)) if len(test) > max_examples else test
     out: dict[str, float] = {"n_test": float(len(ds))}
     scores = Trainer({"batch_size": 256}).evaluate(model, ds)
@@ -167,7 +172,9 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             raise TypeError("train_run records its data source: pass a dataset name or a path")
     from .train import distributed
 
-    splits = load_splits(str(data), **data_options)
+    # a family whose data is not images/tables/sequences (e.g. categorical tables for
+    # Bayesian networks) brings its own loader
+    splits = (getattr(type(model), "load_splits", None) or load_splits)(str(data), **data_options)
     main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
     if not resume:
         model._ensure_built(splits["train"])  # resolve data-dependent config before recording it

@@ -1,5 +1,6 @@
 """Model families; importing this package registers every family in ``genlab.MODELS``."""
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .vae import VAE, VAEConfig
+from . import pgm  # noqa: F401  (registers bayesnet, mrf, rbm)
 
 __all__ = ["Autoencoder", "AutoencoderConfig", "VAE", "VAEConfig"]

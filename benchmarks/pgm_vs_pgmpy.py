@@ -1,0 +1,219 @@
+"""genlab Bayesian networks vs pgmpy 1.1.x, side by side, same networks and data, 1 thread.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/pgm_vs_pgmpy.py --part main \
+        --networks alarm insurance child --out benchmarks/pgm_main.json
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/pgm_vs_pgmpy.py --part scaling \
+        --networks hailfinder win95pts andes pigs link --out benchmarks/pgm_scaling.json
+
+Each network runs in its own subprocess (clean peak-memory numbers). Networks are read
+from pgmpy's package data (``pgmpy/utils/example_models/*.bif.gz``). Where a pgmpy
+operation would take minutes it is timed on a fraction of the work and scaled up; such
+rows are marked ``extrapolated``. Requires ``pip install 'pgmpy<1.3'``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pgmpy_dir() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgmpy")
+    if spec is None:
+        sys.exit("pgmpy is not installed: pip install 'pgmpy<1.3'")
+    return os.path.join(os.path.dirname(spec.origin), "utils", "example_models")
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return time.perf_counter() - t, out
+
+
+def run_one(name: str, part: str, pgmpy_cap_s: float) -> dict:
+    import gzip
+    import resource
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    warnings.filterwarnings("ignore")
+    import logging
+
+    logging.disable(logging.WARNING)
+    from genlab.models.pgm import read_bif
+    from genlab.models.pgm.junction import JunctionTree
+    from genlab.models.pgm.learning import fit_parameters
+    from genlab.models.pgm.structure import Scorer, hill_climb, structural_hamming_distance
+
+    path = os.path.join(pgmpy_dir(), f"{name}.bif.gz")
+    res: dict = {"network": name}
+    t_load, bn = timed(read_bif, path, atol=1e-5)
+    res["nodes"], res["edges"] = len(bn.variables_), len(bn.edges())
+    res["genlab_load_s"] = t_load
+    d = len(bn.variables_)
+    n_sample = 100_000
+    res["genlab_sample_s"], x = timed(bn.sample, n_sample, generator=0)
+    res["genlab_loglik_s"], lp = timed(bn.log_prob, x)
+    fresh = read_bif(path, atol=1e-5)
+    res["genlab_fit_s"], _ = timed(fit_parameters, fresh, x)
+    res["genlab_jt_build_s"], jt = timed(JunctionTree, bn)
+    res["treewidth"] = jt.treewidth
+    rng = np.random.default_rng(0)
+    queries = []
+    for r in range(100 if part == "main" else 20):
+        row = x[r]
+        vs = rng.choice(d, 4, replace=False)
+        ev = {bn.variables_[v]: bn.states_[v][row[v]] for v in vs[1:]}
+        queries.append((bn.variables_[vs[0]], ev))
+    res["n_queries"] = len(queries)
+    res["genlab_ve_queries_s"], ve_ans = timed(lambda: [bn.query(q, e) for q, e in queries])
+    res["genlab_jt_queries_s"], jt_ans = timed(jt.query_batch, [q for q, _ in queries], [e for _, e in queries])
+    res["ve_vs_jt_maxdiff"] = float(max(np.abs(a - b).max() for a, b in zip(ve_ans, jt_ans)))
+    q1000 = [queries[i % len(queries)] for i in range(1000)]
+    res["genlab_jt_1000_s"], _ = timed(jt.query_batch, [q for q, _ in q1000], [e for _, e in q1000])
+
+    # ---------------- pgmpy
+    from pgmpy.estimators import HillClimbSearch, MaximumLikelihoodEstimator
+    from pgmpy.inference import BeliefPropagation, VariableElimination
+    from pgmpy.models import DiscreteBayesianNetwork
+    from pgmpy.readwrite import BIFReader
+    from pgmpy.sampling import BayesianModelSampling
+
+    text = gzip.open(path, "rt").read()
+    res["pgmpy_load_s"], pm = timed(lambda: BIFReader(string=text).get_model())
+    labels = [np.array(s, dtype=object) for s in bn.states_]
+
+    def frame(codes):
+        return pd.DataFrame({v: labels[j][codes[:, j]] for j, v in enumerate(bn.variables_)})
+
+    n_pg = n_sample if part == "main" else 10_000
+    t, _ = timed(lambda: BayesianModelSampling(pm).forward_sample(size=n_pg, seed=0, show_progress=False, n_jobs=1))
+    res["pgmpy_sample_s"] = t * n_sample / n_pg
+    res["pgmpy_sample_extrapolated"] = n_pg != n_sample
+    ve = VariableElimination(pm)
+    done, t0, err = 0, time.perf_counter(), 0.0
+    for (q, e), mine in zip(queries, ve_ans):
+        f = ve.query([q], evidence=e, show_progress=False)
+        st = f.state_names[q]
+        theirs = np.array([f.values[st.index(s)] for s in bn.states_[bn.index(q)]])
+        err = max(err, float(np.abs(theirs - mine).max()))
+        done += 1
+        if time.perf_counter() - t0 > pgmpy_cap_s:
+            break
+    res["pgmpy_ve_queries_s"] = (time.perf_counter() - t0) * len(queries) / done
+    res["pgmpy_ve_extrapolated"] = done != len(queries)
+    res["pgmpy_vs_genlab_maxdiff"] = err
+    if part == "main":
+        bp = BeliefPropagation(pm)
+        done, t0 = 0, time.perf_counter()
+        for q, e in q1000:
+            bp.query([q], evidence=e, show_progress=False)
+            done += 1
+            if time.perf_counter() - t0 > pgmpy_cap_s:
+                break
+        res["pgmpy_jt_1000_s"] = (time.perf_counter() - t0) * 1000 / done
+        res["pgmpy_jt_extrapolated"] = done != 1000
+        df = frame(x)
+        model = DiscreteBayesianNetwork(pm.edges())
+        model.add_nodes_from(bn.variables_)
+        sn = {v: list(s) for v, s in zip(bn.variables_, bn.states_)}
+        res["pgmpy_fit_s"], _ = timed(lambda: MaximumLikelihoodEstimator(model, df, state_names=sn).get_parameters(n_jobs=1))
+        t0, done = time.perf_counter(), 0
+        for r in df.head(1000).to_dict("records"):
+            pm.get_state_probability(r)
+            done += 1
+            if time.perf_counter() - t0 > pgmpy_cap_s:
+                break
+        res["pgmpy_loglik_s"] = (time.perf_counter() - t0) * n_sample / done
+        res["pgmpy_loglik_note"] = "no per-row log-likelihood in pgmpy 1.1; get_state_probability per row, extrapolated"
+        # hill climbing with BIC on 10,000 rows
+        x10 = x[:10_000]
+        sc = Scorer(x10, bn.cardinalities, "bic")
+        res["genlab_hc_s"], ps = timed(hill_climb, x10, bn.cardinalities, score="bic")
+        true_edges = set(bn.edges())
+        mine = {(bn.variables_[p], bn.variables_[v]) for v in range(d) for p in ps[v]}
+        res["genlab_hc_bic"] = sc.total(ps)
+        res["genlab_hc_shd"] = structural_hamming_distance(mine, true_edges)
+        res["true_dag_bic"] = sc.total(bn.parents_)
+        res["pgmpy_hc_s"], dag = timed(lambda: HillClimbSearch(frame(x10)).estimate(scoring_method="bic-d", show_progress=False))
+        theirs = set(dag.edges())
+        pos = {v: i for i, v in enumerate(bn.variables_)}
+        pparents = [[pos[u] for (u, w) in theirs if w == v] for v in bn.variables_]
+        res["pgmpy_hc_bic"] = sc.total(pparents)
+        res["pgmpy_hc_shd"] = structural_hamming_distance(theirs, true_edges)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+def table(rows: list[dict], part: str) -> str:
+    def r(a, b):
+        return f"{a / b:,.0f}x" if b > 0 else "-"
+
+    out = []
+    if part == "main":
+        out.append("| network | op | pgmpy s | genlab s | ratio |")
+        out.append("|---|---|---:|---:|---:|")
+        for x in rows:
+            n = x["network"]
+            for op, pk, gk in [("BIF load", "pgmpy_load_s", "genlab_load_s"),
+                               ("forward sample 100k", "pgmpy_sample_s", "genlab_sample_s"),
+                               (f"{x['n_queries']} VE queries (genlab VE)", "pgmpy_ve_queries_s", "genlab_ve_queries_s"),
+                               (f"{x['n_queries']} queries (genlab batched JT)", "pgmpy_ve_queries_s", "genlab_jt_queries_s"),
+                               ("1000 JT queries", "pgmpy_jt_1000_s", "genlab_jt_1000_s"),
+                               ("MLE fit 100k", "pgmpy_fit_s", "genlab_fit_s"),
+                               ("hill climb BIC 10k", "pgmpy_hc_s", "genlab_hc_s"),
+                               ("log-lik 100k rows", "pgmpy_loglik_s", "genlab_loglik_s")]:
+                out.append(f"| {n} | {op} | {x[pk]:.3f} | {x[gk]:.4f} | {r(x[pk], x[gk])} |")
+            out.append(f"| {n} | HC BIC (SHD to true) | {x['pgmpy_hc_bic']:.1f} ({x['pgmpy_hc_shd']}) | "
+                       f"{x['genlab_hc_bic']:.1f} ({x['genlab_hc_shd']}) | true DAG {x['true_dag_bic']:.1f} |")
+    else:
+        out.append("| network | nodes | treewidth | load s (pgmpy) | sample 100k s (pgmpy) | 20 queries s (pgmpy) | "
+                   "JT 1000 s | fit 100k s | log-lik 100k s | peak MB |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in rows:
+            out.append(f"| {x['network']} | {x['nodes']} | {x['treewidth']} | {x['genlab_load_s']:.3f} ({x['pgmpy_load_s']:.1f}) | "
+                       f"{x['genlab_sample_s']:.2f} ({x['pgmpy_sample_s']:.1f}) | {x['genlab_ve_queries_s']:.3f} "
+                       f"({x['pgmpy_ve_queries_s']:.2f}) | {x['genlab_jt_1000_s']:.2f} | {x['genlab_fit_s']:.3f} | "
+                       f"{x['genlab_loglik_s']:.3f} | {x['peak_rss_mb']:.0f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("main", "scaling"), default="main")
+    ap.add_argument("--networks", nargs="+", default=["alarm", "insurance", "child"])
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--pgmpy-cap-s", type=float, default=60.0, help="time cap per pgmpy loop before extrapolating")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        print(json.dumps(run_one(a.one, a.part, a.pgmpy_cap_s)))
+        return
+    rows = []
+    for n in a.networks:
+        p = subprocess.run([sys.executable, __file__, "--one", n, "--part", a.part,
+                            "--pgmpy-cap-s", str(a.pgmpy_cap_s)], capture_output=True, text=True)
+        if p.returncode:
+            print(f"{n} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    print(table(rows, a.part))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

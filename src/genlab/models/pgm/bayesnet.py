@@ -1,0 +1,525 @@
+"""Discrete Bayesian networks: a DAG and one conditional probability table per node.
+
+The joint distribution factorises as ``p(x) = prod_v p(x_v | x_pa(v))`` (Pearl, 1988;
+Koller & Friedman, 2009, ch. 3). A network is read from a BIF file, built from tables
+(``from_cpds``) or learned from data (``fit``: structure by hill climbing / Chow-Liu / PC,
+then maximum-likelihood or Bayesian parameters).
+
+Storage: variables keep their declared (BIF) or data column order; ``cpds_[i]`` has shape
+``(*[card(p) for p in parents_[i]], card(i))`` — the child's axis last, one row per parent
+configuration in C order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ... import __version__
+from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Config, GenerativeModel,
+                     atomic_write_json)
+from ...errors import DataError, ModelFormatError, NotFittedError
+from ...registry import MODELS
+from .data import MISSING, DiscreteTable, as_table
+
+STRUCTURES = ("hill_climb", "chow_liu", "pc", "empty", "fixed")
+ESTIMATORS = ("mle", "bdeu", "k2", "dirichlet")
+
+
+@dataclasses.dataclass(frozen=True)
+class BayesNetConfig(Config):
+    """How ``fit`` learns a network.
+
+    Args:
+        structure: ``hill_climb``, ``chow_liu``, ``pc``, ``empty`` (independent columns) or
+            ``fixed`` (keep the current DAG, learn only the tables).
+        score: hill-climbing score: ``bic``, ``bdeu`` or ``k2``.
+        max_indegree: most parents a node may get.
+        tabu_length: hill climbing does not undo its last ``tabu_length`` moves.
+        max_iter: most hill-climbing moves.
+        estimator: parameters: ``mle``, ``bdeu`` (``equivalent_sample_size``), ``k2`` (+1)
+            or ``dirichlet`` (+``pseudo_count``). Default ``bdeu``: unseen parent/child
+            combinations keep a small probability, so held-out rows never get log p = -inf.
+        bins / max_categories: discretisation of numeric columns (see ``pgm.data``).
+        missing: ``error`` on missing values, ``drop`` rows, or ``em`` (expectation-maximisation).
+        em_iter: most EM iterations.
+        significance: PC's independence-test level; ``ci_test``: ``chi_square`` or ``g_test``.
+    """
+
+    structure: str = "hill_climb"
+    score: str = "bic"
+    max_indegree: int = 3
+    tabu_length: int = 100
+    max_iter: int = 10_000
+    estimator: str = "bdeu"
+    pseudo_count: float = 1.0
+    equivalent_sample_size: float = 10.0
+    bins: int = 5
+    max_categories: int = 10
+    missing: str = "error"
+    em_iter: int = 50
+    significance: float = 0.01
+    ci_test: str = "chi_square"
+
+    def __post_init__(self) -> None:
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if self.score not in ("bic", "bdeu", "k2"):
+            raise ValueError(f"score must be 'bic', 'bdeu' or 'k2', got {self.score!r}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if self.missing not in ("error", "drop", "em"):
+            raise ValueError(f"missing must be 'error', 'drop' or 'em', got {self.missing!r}")
+        if self.ci_test not in ("chi_square", "g_test"):
+            raise ValueError(f"ci_test must be 'chi_square' or 'g_test', got {self.ci_test!r}")
+        if self.max_indegree < 0 or self.bins < 2 or self.tabu_length < 0:
+            raise ValueError("max_indegree >= 0, bins >= 2 and tabu_length >= 0 are required")
+
+
+def topological_order(names: Sequence[str], parents: Mapping[str, Sequence[str]]) -> list[str]:
+    """Kahn's algorithm (ties in the given order); a cycle is a ``ValueError`` naming it."""
+    for v in names:
+        for p in parents.get(v, ()):
+            if p not in parents and p not in names:
+                raise ValueError(f"{v!r} has parent {p!r}, which is not a variable")
+    indeg = {v: len(set(parents.get(v, ()))) for v in names}
+    children: dict[str, list[str]] = {v: [] for v in names}
+    for v in names:
+        for p in parents.get(v, ()):
+            children[p].append(v)
+    rank = {v: k for k, v in enumerate(names)}
+    ready = [(rank[v], v) for v in names if indeg[v] == 0]
+    heapq.heapify(ready)  # smallest original position first: a sorted input stays as is
+    order = []
+    while ready:
+        _, v = heapq.heappop(ready)
+        order.append(v)
+        for c in children[v]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                heapq.heappush(ready, (rank[c], c))
+    if len(order) < len(names):
+        left = {v for v in names if v not in set(order)}
+        v = next(iter(sorted(left)))  # walk parents inside the leftover set to print a cycle
+        path = [v]
+        while True:
+            v = next(p for p in parents[v] if p in left)
+            if v in path:
+                cyc = path[path.index(v):] + [v]
+                raise ValueError("the graph has a cycle: " + " <- ".join(cyc))
+            path.append(v)
+    return order
+
+
+@MODELS.register("bayesnet", aliases=("bayesian_network", "bn"))
+class BayesianNetwork(GenerativeModel):
+    """A discrete Bayesian network under genlab's model contract.
+
+    ``sample`` returns integer state codes ``(n, D)`` (columns in ``variables_`` order);
+    ``decode``/``write_samples`` turn them into labels. ``log_prob`` is exact; rows with
+    missing values (``-1``) are marginalised by variable elimination.
+    """
+
+    model_type = "bayesnet"
+    config_class = BayesNetConfig
+    log_prob_kind = "exact"
+
+    def __init__(self, config: BayesNetConfig | None = None, **overrides: Any):
+        if config is None:
+            config = BayesNetConfig(**overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config
+        self.variables_: list[str] = []
+        self.states_: list[list[str]] = []
+        self.parents_: list[list[int]] = []
+        self.cpds_: list[np.ndarray] = []
+        self._cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_cpds(cls, states: Mapping[str, Sequence[str]], parents: Mapping[str, Sequence[str]],
+                  cpds: Mapping[str, Any], *, atol: float = 1e-6,
+                  config: BayesNetConfig | None = None) -> "BayesianNetwork":
+        """Build a network from named tables.
+
+        Args:
+            states: ``{variable: [state labels]}``.
+            parents: ``{variable: [parent names]}`` (missing = no parents).
+            cpds: ``{variable: table}`` of shape ``(*parent cards, card)`` (child axis last).
+            atol: each row must sum to one within this tolerance.
+        """
+        names = list(states)
+        missing = [v for v in names if v not in cpds]
+        if missing:
+            raise ValueError(f"no table for variable(s) {missing}")
+        extra = [v for v in list(cpds) + list(parents) if v not in states]
+        if extra:
+            raise ValueError(f"table/parents given for unknown variable(s) {sorted(set(extra))}")
+        par = {v: list(parents.get(v, ())) for v in names}
+        for v in names:
+            if len(set(par[v])) != len(par[v]) or v in par[v]:
+                raise ValueError(f"{v!r}: parents must be distinct and not {v!r} itself")
+        topological_order(names, par)  # validates: a cycle is an error
+        order = names  # columns keep the declared order; sampling follows ``topo_order``
+        pos = {v: i for i, v in enumerate(order)}
+        bn = cls(config or BayesNetConfig(structure="fixed"))
+        bn.variables_ = order
+        bn.states_ = [[str(s) for s in states[v]] for v in order]
+        bn.parents_ = [[pos[p] for p in par[v]] for v in order]
+        bn.cpds_ = [np.asarray(cpds[v], dtype=np.float64) for v in order]
+        bn.validate(atol=atol)
+        return bn
+
+    def validate(self, *, atol: float = 1e-6) -> "BayesianNetwork":
+        """Check shapes, non-negativity and that every table row sums to one."""
+        card = self.cardinalities
+        for i, v in enumerate(self.variables_):
+            if card[i] < 1 or len(set(self.states_[i])) != card[i]:
+                raise ValueError(f"{v!r}: states must be distinct and non-empty: {self.states_[i]}")
+            want = tuple(card[p] for p in self.parents_[i]) + (card[i],)
+            t = self.cpds_[i]
+            if t.shape != want:
+                raise ValueError(f"table of {v!r} has shape {t.shape}; parents "
+                                 f"{self.parent_names(v)} and {card[i]} states need {want}")
+            if not np.isfinite(t).all() or (t < 0).any():
+                raise ValueError(f"table of {v!r} has negative or non-finite entries")
+            sums = t.reshape(-1, card[i]).sum(1)
+            bad = np.abs(sums - 1) > atol
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(f"table of {v!r}: row {row} sums to {sums[row]:.10g}, not 1 "
+                                 f"(tolerance {atol:g})")
+        self._cache.clear()
+        return self
+
+    # ------------------------------------------------------------------ structure access
+    @property
+    def fitted(self) -> bool:
+        return bool(self.variables_)
+
+    def check_fitted(self) -> None:
+        if not self.variables_:
+            raise NotFittedError("BayesianNetwork has no structure or tables yet: call "
+                                 "fit(data), read_bif(path) or genlab.load(dir)")
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [len(s) for s in self.states_]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.variables_),)
+
+    def index(self, name: str) -> int:
+        pos = self._cache.get("pos")
+        if pos is None:
+            pos = self._cache["pos"] = {v: i for i, v in enumerate(self.variables_)}
+        if name not in pos:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), self.variables_, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown variable {name!r}{hint}")
+        return pos[name]
+
+    def parent_names(self, name: str) -> list[str]:
+        return [self.variables_[p] for p in self.parents_[self.index(name)]]
+
+    def edges(self) -> list[tuple[str, str]]:
+        return [(self.variables_[p], v) for i, v in enumerate(self.variables_)
+                for p in self.parents_[i]]
+
+    def topo_order(self) -> list[int]:
+        """Variable ids, parents before children (ancestral sampling follows it)."""
+        t = self._cache.get("topo")
+        if t is None:
+            names = topological_order(self.variables_, {v: [self.variables_[p] for p in self.parents_[i]]
+                                                          for i, v in enumerate(self.variables_)})
+            t = self._cache["topo"] = [self.index(v) for v in names]
+        return t
+
+    def children(self) -> list[list[int]]:
+        ch = self._cache.get("children")
+        if ch is None:
+            ch = [[] for _ in self.variables_]
+            for i, ps in enumerate(self.parents_):
+                for p in ps:
+                    ch[p].append(i)
+            self._cache["children"] = ch
+        return ch
+
+    def cpd(self, name: str) -> np.ndarray:
+        return self.cpds_[self.index(name)]
+
+    def state_index(self, name: str, state: Any) -> int:
+        """Index of ``state`` (a label or an integer index) of variable ``name``."""
+        i = self.index(name)
+        st = self.states_[i]
+        if isinstance(state, (int, np.integer)) and not isinstance(state, bool) and str(state) not in st:
+            if 0 <= state < len(st):
+                return int(state)
+        elif str(state) in st:
+            return st.index(str(state))
+        raise ValueError(f"variable {name!r} has no state {state!r} (states: {st})")
+
+    def evidence_codes(self, evidence: Mapping[str, Any] | None) -> dict[int, int]:
+        """``{name: label or index}`` -> ``{variable id: state index}`` with clear errors."""
+        return {self.index(k): self.state_index(k, s) for k, s in (evidence or {}).items()}
+
+    def factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
+        return [(tuple(self.parents_[i]) + (i,), self.cpds_[i]) for i in range(len(self.cpds_))]
+
+    def ancestors(self, nodes: Sequence[int]) -> set[int]:
+        seen, stack = set(), list(nodes)
+        while stack:
+            v = stack.pop()
+            if v not in seen:
+                seen.add(v)
+                stack.extend(self.parents_[v])
+        return seen
+
+    def set_structure(self, names: Sequence[str], states: Sequence[Sequence[str]],
+                      parents: Mapping[str, Sequence[str]]) -> None:
+        """Set the DAG (topologically re-ordered) with uniform tables."""
+        topological_order(list(names), {v: list(parents.get(v, ())) for v in names})
+        order = list(names)  # the data's column order
+        src = {v: j for j, v in enumerate(names)}
+        pos = {v: i for i, v in enumerate(order)}
+        self.variables_ = order
+        self.states_ = [list(states[src[v]]) for v in order]
+        self.parents_ = [[pos[p] for p in parents.get(v, ())] for v in order]
+        card = self.cardinalities
+        self.cpds_ = [np.full([card[p] for p in ps] + [card[i]], 1.0 / card[i])
+                      for i, ps in enumerate(self.parents_)]
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ the contract
+    def _ensure_built(self, data: Any) -> None:
+        """Nothing to build before ``fit`` (kept for ``genlab.runs.train_run``)."""
+
+    def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
+            resume: bool = False, **options: Any) -> "BayesianNetwork":
+        """Learn the structure (per ``config.structure``) and the tables from ``data``.
+
+        Args:
+            data: anything ``pgm.data.as_table`` reads (CSV path, dict of columns, integer
+                array, ``DiscreteTable``, genlab table ``Dataset``).
+            train: ignored (closed-form learning has no optimiser settings); accepted so
+                ``train_run`` can call every model alike.
+            val, run_dir, resume: accepted for ``train_run``; unused.
+        Returns:
+            self
+        """
+        from .learning import fit_parameters
+        from .structure import learn_structure
+
+        cfg = self.config
+        table = as_table(data, bins=cfg.bins, max_categories=cfg.max_categories,
+                         missing="keep" if cfg.missing != "error" else "error", **options) \
+            if not isinstance(data, DiscreteTable) else data
+        if len(table) == 0:
+            raise DataError(f"{table.name}: no rows to learn from")
+        if table.has_missing():
+            if cfg.missing == "error":
+                j = int(np.argmax((table.codes == MISSING).any(0)))
+                raise DataError(f"{table.name}: column {table.names[j]!r} has missing values; "
+                                "set missing='drop' or missing='em'")
+            if cfg.missing == "drop":
+                table = table.subset((table.codes != MISSING).all(1))
+        if cfg.structure == "fixed":
+            self.check_fitted()
+            codes = table.align(self.variables_, self.states_)
+        else:
+            complete = table.subset((table.codes != MISSING).all(1))
+            parents = learn_structure(complete, cfg)
+            self.set_structure(table.names, table.states, parents)
+            codes = table.align(self.variables_, self.states_)
+        fit_parameters(self, codes, estimator=cfg.estimator, pseudo_count=cfg.pseudo_count,
+                       equivalent_sample_size=cfg.equivalent_sample_size, em_iter=cfg.em_iter)
+        self.n_train_ = len(codes)
+        return self
+
+    def sample(self, n: int, *, generator: Any = None, evidence: Mapping[str, Any] | None = None,
+               method: str = "auto") -> np.ndarray:
+        """``n`` rows of state codes ``(n, D)`` (columns in ``variables_`` order).
+
+        Args:
+            generator: a seeded ``torch.Generator`` / ``np.random.Generator`` / int seed.
+            evidence: ``{variable: state}`` to condition on; ``method`` then chooses
+                ``rejection`` or ``gibbs`` (``auto``: rejection while it accepts >= 1 %).
+        """
+        from .sampling import conditional_sample, forward_sample, make_rng
+
+        self.check_fitted()
+        rng = make_rng(generator)
+        if evidence:
+            return conditional_sample(self, n, self.evidence_codes(evidence), rng, method=method)
+        return forward_sample(self, n, rng)
+
+    def log_prob(self, x: Any, **_: Any) -> np.ndarray:
+        """Exact ``log p(row)`` per row, in nats; ``-1`` entries are summed out."""
+        from .inference import log_evidence
+
+        self.check_fitted()
+        codes = self._codes(x)
+        out = np.zeros(len(codes))
+        complete = (codes != MISSING).all(1)
+        if complete.any():
+            c = codes[complete]
+            lp = np.zeros(len(c))
+            for i, ps in enumerate(self.parents_):
+                lt = self._log_tables()[i]
+                row = self._row_index(c, i)
+                lp += lt[row, c[:, i]]
+            out[complete] = lp
+        for r in np.flatnonzero(~complete):
+            ev = {j: int(s) for j, s in enumerate(codes[r]) if s != MISSING}
+            out[r] = log_evidence(self, ev)
+        return out
+
+    def _log_tables(self) -> list[np.ndarray]:
+        lt = self._cache.get("log_tables")
+        if lt is None:
+            with np.errstate(divide="ignore"):
+                lt = [np.log(t.reshape(-1, t.shape[-1])) for t in self.cpds_]
+            self._cache["log_tables"] = lt
+        return lt
+
+    def _row_index(self, codes: np.ndarray, i: int) -> np.ndarray:
+        """Flat parent-configuration index of node ``i`` for each row of ``codes``."""
+        row = np.zeros(len(codes), dtype=np.int64)
+        card = self.cardinalities
+        for p in self.parents_[i]:
+            row *= card[p]
+            row += codes[:, p]
+        return row
+
+    def _codes(self, x: Any) -> np.ndarray:
+        if isinstance(x, DiscreteTable):
+            return x.align(self.variables_, self.states_)
+        if isinstance(x, (str, Path, dict)):
+            return as_table(x, missing="keep").align(self.variables_, self.states_)
+        a = np.asarray(x)
+        if a.ndim == 1:
+            a = a[None]
+        if a.ndim != 2 or a.shape[1] != len(self.variables_):
+            raise DataError(f"expected state codes of shape (N, {len(self.variables_)}), got {a.shape}")
+        if not np.issubdtype(a.dtype, np.integer):
+            if not np.all(np.mod(a, 1) == 0):
+                raise DataError("state codes must be integers")
+            a = a.astype(np.int64)
+        card = np.array(self.cardinalities)
+        bad = (a < MISSING) | (a >= card)
+        if bad.any():
+            r, j = np.argwhere(bad)[0]
+            raise DataError(f"row {r}: {self.variables_[j]!r} has code {a[r, j]}, but it has "
+                            f"{card[j]} states (use -1 for missing)")
+        return a
+
+    # ------------------------------------------------------------------ inference shortcuts
+    def query(self, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None = None,
+              *, joint: bool = True, elimination: str = "min_fill") -> Any:
+        """Exact posterior by variable elimination (see ``pgm.inference.query``)."""
+        from .inference import query
+
+        return query(self, variables, evidence, joint=joint, elimination=elimination)
+
+    def map_query(self, variables: Sequence[str] | None = None,
+                  evidence: Mapping[str, Any] | None = None) -> dict[str, str]:
+        from .inference import map_query
+
+        return map_query(self, variables, evidence)
+
+    def decode(self, x: Any) -> DiscreteTable:
+        """State codes -> a ``DiscreteTable`` with this network's names and labels."""
+        return DiscreteTable(np.asarray(x), list(self.variables_), [list(s) for s in self.states_],
+                             name="samples")
+
+    def write_samples(self, x: Any, path: str | os.PathLike) -> bool:
+        """Write samples as CSV (column names, state labels); other suffixes: ``False``."""
+        path = Path(path)
+        if path.suffix.lower() != ".csv":
+            return False
+        self.decode(x).to_csv(path)
+        return True
+
+    def evaluate(self, test: Any) -> dict[str, float]:
+        """Test metrics for ``train_run``: mean NLL (nats/row, bits/variable) and the mean
+        total-variation distance between test and model marginals."""
+        from .inference import marginals
+
+        codes = self._codes(test if not hasattr(test, "kind") or test.kind == "discrete"
+                            else as_table(test))
+        lp = self.log_prob(codes)
+        out = {"n_test": float(len(codes)), "nll_nats": float(-lp.mean()),
+               "bits_per_dim": float(-lp.mean() / (len(self.variables_) * np.log(2)))}
+        tvd = []
+        for j, m in enumerate(marginals(self)):
+            c = codes[:, j][codes[:, j] != MISSING]
+            emp = np.bincount(c, minlength=len(m)) / max(len(c), 1)
+            tvd.append(0.5 * np.abs(emp - m).sum())
+        out["marginal_tvd"] = float(np.mean(tvd))
+        return out
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json`` (config + graph + state labels) and ``model.safetensors``
+        (the tables as float64 arrays ``cpd.<i>``)."""
+        from safetensors.numpy import save_file
+
+        self.check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / f".{WEIGHTS_FILE}.tmp"
+        save_file({f"cpd.{i}": np.ascontiguousarray(t) for i, t in enumerate(self.cpds_)},
+                  str(tmp), metadata={"model_type": self.model_type})
+        os.replace(tmp, path / WEIGHTS_FILE)
+        atomic_write_json(path / CONFIG_FILE, {
+            "model_type": self.model_type, "genlab_version": __version__,
+            "format_version": FORMAT_VERSION, "log_prob_kind": self.log_prob_kind,
+            "config": self.config.to_dict(),
+            "network": {"variables": self.variables_, "states": self.states_,
+                        "parents": [[self.variables_[p] for p in ps] for ps in self.parents_]},
+        })
+        return path
+
+    @classmethod
+    def _load_from_header(cls, header: dict[str, Any]) -> "BayesianNetwork":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        folder = Path(header["_dir"])
+        try:
+            config = BayesNetConfig.from_dict(header.get("config", {}))
+            net = header["network"]
+            names, states = list(net["variables"]), net["states"]
+            parents = dict(zip(names, net["parents"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid bayesnet config: {e}") from None
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
+        try:
+            arrays = load_file(str(weights))
+            cpds = {v: arrays[f"cpd.{i}"] for i, v in enumerate(names)}
+            return cls.from_cpds(dict(zip(names, states)), parents, cpds, atol=1e-4, config=config)
+        except (SafetensorError, OSError, KeyError, ValueError) as e:
+            raise ModelFormatError(f"{weights} is corrupt or does not match {CONFIG_FILE} ({e})") from None
+
+    @staticmethod
+    def load_splits(path: str | os.PathLike, **options: Any) -> dict[str, DiscreteTable]:
+        """Train/val/test splits of a CSV file as categorical tables (for ``train_run``)."""
+        from .data import load_splits
+
+        return load_splits(path, **options)
+
+    def __repr__(self) -> str:
+        if not self.variables_:
+            return f"BayesianNetwork(unfitted, {self.config})"
+        return (f"BayesianNetwork({len(self.variables_)} variables, {len(self.edges())} edges, "
+                f"{sum(t.size for t in self.cpds_)} table entries)")

@@ -1,0 +1,136 @@
+"""Exact inference (VE, junction tree, MAP/MPE) against brute force and pgmpy; approximate
+conditional sampling against exact posteriors."""
+import gzip
+import itertools
+
+import numpy as np
+import pytest
+
+from genlab.models.pgm import JunctionTree, read_bif
+from genlab.models.pgm.bif import NETWORKS_DIR
+from genlab.models.pgm.inference import brute_force_joint, log_evidence, map_query, query
+from genlab.models.pgm.sampling import gibbs_sample, likelihood_weighting, make_rng
+
+SMALL = ["asia", "cancer", "earthquake", "sachs"]
+
+
+def tolerance(bn):
+    """1e-9, or 1e-6 where a shipped table sums to one only within 1e-7 (sachs, alarm):
+    pruning barren nodes assumes exact sums, as pgmpy does."""
+    dev = max(np.abs(t.sum(-1) - 1).max() for t in bn.cpds_)
+    return 1e-9 if dev < 1e-12 else 1e-6
+
+
+def random_queries(bn, k, seed=0, n_ev=2):
+    rng = np.random.default_rng(seed)
+    rows = bn.sample(k, generator=seed)  # evidence drawn from the model: probability > 0
+    for row in rows:
+        vs = rng.choice(len(bn.variables_), n_ev + 1, replace=False)
+        yield bn.variables_[vs[0]], {bn.variables_[v]: bn.states_[v][row[v]] for v in vs[1:]}
+
+
+def bf_posterior(bn, joint, q, ev):
+    t = joint
+    idx = [slice(None)] * len(bn.variables_)
+    for v, s in ev.items():
+        idx[bn.index(v)] = bn.state_index(v, s)
+    t = t[tuple(idx)]
+    rest = [bn.index(v) for v in bn.variables_ if v not in ev]
+    keep = rest.index(bn.index(q))
+    m = t.sum(axis=tuple(a for a in range(t.ndim) if a != keep))
+    return m / m.sum()
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_ve_and_junction_tree_equal_brute_force(name):
+    bn = read_bif(name)
+    joint = brute_force_joint(bn)
+    jt = JunctionTree(bn)
+    qs = list(random_queries(bn, 25))
+    tol = tolerance(bn)
+    batch = jt.query_batch([q for q, _ in qs], [e for _, e in qs])
+    for (q, ev), b in zip(qs, batch):
+        want = bf_posterior(bn, joint, q, ev)
+        assert np.abs(query(bn, q, ev) - want).max() < tol
+        for h in ("weighted_min_fill", "min_size"):
+            assert np.abs(query(bn, q, ev, elimination=h) - want).max() < tol
+        assert np.abs(b - want).max() < tol
+    for q, ev in qs[:5]:
+        idx = tuple(bn.state_index(v, ev[v]) if v in ev else slice(None) for v in bn.variables_)
+        assert np.isclose(log_evidence(bn, ev), np.log(joint[idx].sum()), atol=tol)
+
+
+@pytest.mark.parametrize("name", ["asia", "sachs"])
+def test_map_and_mpe_equal_brute_force(name):
+    bn = read_bif(name)
+    joint = brute_force_joint(bn)
+    for q, ev in random_queries(bn, 10, seed=3):
+        idx = tuple(bn.state_index(v, ev[v]) if v in ev else slice(None) for v in bn.variables_)
+        sub = joint[idx]
+        free = [v for v in bn.variables_ if v not in ev]
+        mpe = map_query(bn, None, ev)
+        best = np.unravel_index(np.argmax(sub), sub.shape)
+        got = tuple(bn.state_index(v, mpe[v]) for v in free)
+        assert np.isclose(sub[got], sub[best], rtol=1e-12)
+        two = free[:2]
+        m = map_query(bn, two, ev)
+        marg = sub.sum(axis=tuple(range(2, sub.ndim)))
+        assert np.isclose(marg[tuple(bn.state_index(v, m[v]) for v in two)], marg.max(), rtol=1e-12)
+
+
+def test_joint_query_and_errors():
+    bn = read_bif("asia")
+    joint = brute_force_joint(bn)
+    t = query(bn, ["lung", "tub"], {"xray": "yes"})
+    want = joint[:, :, :, :, :, :, 0, :].sum(axis=(0, 2, 4, 5, 6))  # axes: tub, lung -> (tub, lung)
+    assert np.allclose(t, (want / want.sum()).T, atol=1e-12)
+    with pytest.raises(ValueError, match="both queried and observed"):
+        query(bn, "lung", {"lung": "yes"})
+    with pytest.raises(ValueError, match="probability zero"):
+        query(bn, "xray", {"either": "no", "tub": "yes"})
+
+
+def test_against_pgmpy():
+    pytest.importorskip("pgmpy")
+    import warnings
+
+    from pgmpy.inference import VariableElimination
+    from pgmpy.readwrite import BIFReader
+
+    for name in ["asia", "alarm"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm = BIFReader(string=gzip.open(NETWORKS_DIR / f"{name}.bif.gz", "rt").read()).get_model()
+        bn = read_bif(name)
+        ve = VariableElimination(pm)
+        tol = tolerance(bn)
+        for q, ev in random_queries(bn, 8, seed=1, n_ev=3):
+            f = ve.query([q], evidence=ev, show_progress=False)
+            theirs = np.array([f.values[f.state_names[q].index(s)] for s in bn.states_[bn.index(q)]])
+            assert np.abs(theirs - query(bn, q, ev)).max() < tol
+            free = [v for v in bn.variables_ if v not in ev][:3]
+            mine, pg = map_query(bn, free, ev), ve.map_query(free, evidence=ev, show_progress=False)
+            tm = query(bn, free, ev)
+            val = lambda a: tm[tuple(bn.state_index(v, a[v]) for v in free)]  # noqa: E731
+            assert np.isclose(val(mine), val(pg), rtol=1e-9)
+
+
+def test_conditional_sampling_matches_posterior():
+    bn = read_bif("asia")
+    ev = {"xray": "yes", "smoke": "no"}
+    want = query(bn, "lung", ev)
+    x = bn.sample(20_000, generator=0, evidence=ev)
+    j = bn.index("lung")
+    assert (x[:, bn.index("xray")] == 0).all()
+    assert np.abs(np.bincount(x[:, j], minlength=2) / len(x) - want).max() < 0.02
+    codes = bn.evidence_codes(ev)
+    xs, logw = likelihood_weighting(bn, 50_000, codes, make_rng(1))
+    w = np.exp(logw)
+    est = np.array([w[xs[:, j] == k].sum() for k in range(2)]) / w.sum()
+    assert np.abs(est - want).max() < 0.02
+    sachs = read_bif("sachs")  # no zero entries: Gibbs is ergodic
+    ev = {"PKA": sachs.states_[sachs.index("PKA")][0]}
+    g = gibbs_sample(sachs, 6000, sachs.evidence_codes(ev), make_rng(2), burn_in=50)
+    j = sachs.index("Raf")
+    want = query(sachs, "Raf", ev)
+    assert np.abs(np.bincount(g[:, j], minlength=3) / len(g) - want).max() < 0.03
