@@ -23,6 +23,8 @@ CASES = {
     "bayesnet": ({"max_indegree": 2}, "asia_table"),
     "mrf": ({"max_iter": 5, "gibbs_sweeps": 5}, "digits_small"),
     "rbm": ({"hidden": 16, "sample_steps": 10, "ais_betas": 50, "ais_chains": 10}, "digits_small"),
+    "gan": ({"arch": "mlp", **TINY}, "digits_small"),
+    "srgan": ({"factor": 2, "channels": 8, "n_blocks": 1, "d_channels": (8,)}, "digits_small"),
 }
 # extra variants of families worth running through the whole contract
 VARIANTS = {
@@ -31,6 +33,12 @@ VARIANTS = {
     "vae-gaussian": ("vae", {**TINY, "likelihood": "gaussian"}, "digits_small"),
     "vae-conditional": ("vae", {**TINY, "num_classes": -1, "dropout": 0.1}, "digits_small"),
     "autoencoder-denoising": ("autoencoder", {**TINY, "denoise_std": 0.2, "dropout": 0.1}, "digits_small"),
+    "gan-conv-wgan-gp-ema": ("gan", {"arch": "conv", "g_channels": (16, 8), "d_channels": (8, 16), "latent_dim": 8,
+                                     "loss": "wgan-gp", "n_critic": 2, "ema_decay": 0.9, "minibatch_std": True},
+                             "digits_small"),
+    "gan-conditional-hinge-sn": ("gan", {"arch": "conv", "g_channels": (16, 8), "d_channels": (8, 16), "latent_dim": 8,
+                                         "num_classes": -1, "loss": "hinge", "spectral_norm": True}, "digits_small"),
+    "gan-pack-mbstd": ("gan", {"arch": "mlp", **TINY, "pack": 2, "minibatch_std": True, "loss": "lsgan"}, "digits_small"),
 }
 TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}
 

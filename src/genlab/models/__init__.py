@@ -1,6 +1,7 @@
 """Model families; importing this package registers every family in ``genlab.MODELS``."""
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .vae import VAE, VAEConfig
+from .gan import GAN, GANConfig, SRGAN, SRGANConfig
 from . import pgm  # noqa: F401  (registers bayesnet, mrf, rbm)
 
-__all__ = ["Autoencoder", "AutoencoderConfig", "VAE", "VAEConfig"]
+__all__ = ["Autoencoder", "AutoencoderConfig", "VAE", "VAEConfig", "GAN", "GANConfig", "SRGAN", "SRGANConfig"]

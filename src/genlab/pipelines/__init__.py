@@ -9,10 +9,14 @@ it with ``evaluate``; it never trains. The autoencoder applications:
 * ``Denoiser`` (``"denoising"``): PSNR gain over the noisy input;
 * ``AnomalyDetector`` (``"anomaly-detection"``): reconstruction error as a score, ROC-AUC;
   ``holdout_class_auc`` runs the one-class-held-out protocol.
+
+and ``SuperResolution`` (``"super-resolution"``): upscaling with a trained ``srgan``,
+PSNR/SSIM against bicubic interpolation.
 """
 from .anomaly_detection import AnomalyDetector, holdout_class_auc
 from .compression import Compression
 from .denoising import Denoiser, ReconstructionPipeline, add_noise
+from .super_resolution import SuperResolution, ssim
 
 __all__ = ["AnomalyDetector", "Compression", "Denoiser", "ReconstructionPipeline",
-           "add_noise", "holdout_class_auc"]
+           "add_noise", "holdout_class_auc", "SuperResolution", "ssim"]

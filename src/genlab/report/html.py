@@ -99,7 +99,8 @@ def _table(rows: list[tuple[str, Any]], head: tuple[str, str] | None = None) -> 
 def _img(path: Path, alt: str, *, pixelated: bool = False) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     cls = ' class="grid"' if pixelated else ""
-    return f'<img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+    kind = "gif" if Path(path).suffix.lower() == ".gif" else "png"
+    return f'<img{cls} alt="{_esc(alt)}" src="data:image/{kind};base64,{data}">'
 
 
 def _note(text: str) -> str:
@@ -365,6 +366,8 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
                      pixelated=False)
         elif len(shape) != 1:
             notes.append(f"No sample figure for data of shape {shape}.")
+    gif = run.path / "figures" / "progress.gif"
+    figs.add("Training progress", lambda: (gif, "Fixed-noise samples during training.") if gif.is_file() else None)
     figs.add("Training curves", lambda: (plot_curves(rows, run.figure("curves.png")),
                                          "Training loss (line) and validation metrics (dots) "
                                          "against the optimizer step."), pixelated=False)

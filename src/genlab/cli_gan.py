@@ -1,0 +1,79 @@
+"""``genlab upscale RUN IMAGE [IMAGE ...] -o OUTDIR``: super-resolve images with a trained
+``srgan`` run (a CLI plugin: ``register`` adds the command, see ``cli.PLUGINS``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
+    s = subparsers.add_parser(
+        "upscale", help="upscale images with a trained super-resolution (srgan) run",
+        description="Upscale PNG/JPEG images by the run's factor. Writes NAME_xF.png and "
+                    "NAME_compare.png (input nearest-upscaled | bicubic | model) per image.")
+    s.add_argument("run", help="run folder of a trained srgan (genlab train srgan --data ...)")
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    s.add_argument("-o", "--out", default="upscaled", help="output folder (default: ./upscaled)")
+    s.add_argument("--threads", type=int)
+    return {"upscale": cmd_upscale}
+
+
+def _read(path: Path, channels: int):
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    from .cli import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"no image at {path}")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            a = np.asarray(im, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise UsageError(f"{path} is not an image Pillow can read ({e})") from None
+    t = torch.from_numpy(a.copy())
+    return t[None] if channels == 1 else t.permute(2, 0, 1)  # (C, h, w)
+
+
+def _write(x, path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    a = np.round(x.clamp(0, 1).numpy() * 255).astype(np.uint8)  # (C, H, W)
+    Image.fromarray(a[0] if a.shape[0] == 1 else np.ascontiguousarray(a.transpose(1, 2, 0))).save(path, format="PNG")
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from ._threads import set_threads
+    from .cli import UsageError
+    from .pipelines.super_resolution import SuperResolution
+    from .report.figures import image_grid
+    from .runs import Run
+
+    set_threads(args.threads)
+    run = Run(args.run)
+    if run.info.get("model_type") not in ("srgan", "super-resolution-gan"):
+        raise UsageError(f"{args.run} is a {run.info.get('model_type')!r} run; upscale needs an srgan run "
+                         "(genlab train srgan --data DATA)")
+    pipe = SuperResolution.from_run(args.run)
+    paths = [Path(p) for p in args.images]
+    bad = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if bad:
+        raise UsageError(f"{bad[0]} does not look like an image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    f = pipe.factor
+    for p in paths:
+        lr = _read(p, pipe.channels)
+        hr = pipe(lr)[0]
+        _write(hr, out / f"{p.stem}_x{f}.png")
+        trio = pipe.side_by_side(lr)  # (3, C, H, W)
+        image_grid(trio, nrow=3, pad=2).save(out / f"{p.stem}_compare.png", format="PNG")
+        print(f"{p} ({lr.shape[2]}x{lr.shape[1]}) -> {out / f'{p.stem}_x{f}.png'} "
+              f"({hr.shape[2]}x{hr.shape[1]}), comparison {out / f'{p.stem}_compare.png'}")
+    return 0

@@ -1,0 +1,294 @@
+"""The adversarial training loop: two optimizers, n_critic, EMA, sample grids, periodic
+validation with the best weights kept — and everything the generic trainer guarantees.
+
+One *step* is one generator update, preceded by ``n_critic`` discriminator updates that
+each take the next data batch. Reproducibility and resume follow ``genlab.train.trainer``:
+data order is a permutation seeded by ``(seed, epoch)``; all noise of a step (z, the
+gradient-penalty mixing weights) comes from a generator seeded by ``(seed, step)``; torch's
+global RNG is seeded at the start and saved in each checkpoint. A run killed at any point
+and resumed from its last checkpoint repeats the uninterrupted run's arithmetic exactly.
+Ctrl-C / SIGTERM finish the step, checkpoint and stop; a non-finite loss stops the run
+naming the step, with the last good checkpoint kept.
+
+The model supplies the game (``GAN`` and ``SRGAN`` both do): ``generator``,
+``discriminator``, ``generator_ema`` (or None), ``d_step(batch, g)`` / ``g_step(batch, g)``
+returning dicts with ``d_loss`` / ``g_loss``, ``fixed_inputs(data, seed)`` +
+``progress_image(fixed)`` for the sample grids, and ``validate(val, cache)`` returning
+``(scores, monitor_key, higher_is_better)`` or ``None``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..._threads import set_threads
+from ...errors import DataError, TrainingDivergedError
+from ...train.checkpoint import load_checkpoint, save_checkpoint
+from ...train.config import TrainConfig
+from ...train.schedule import make_optimizer, make_scheduler
+from ...train.trainer import CHECKPOINT_DIR, METRICS_FILE, _mix, resolve_data
+
+SAMPLES_DIR = "samples"
+GIF_FILE = "progress.gif"
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers (batch-norm
+    statistics) are copied, as in the EMA generators of ProGAN/StyleGAN."""
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1.0 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warmed-up decay ``min(decay, (1 + step) / (10 + step))``: early averages forget the
+    random initialisation quickly."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+def write_progress_gif(samples_dir: Path, out: Path, *, ms_per_frame: int = 400) -> Path | None:
+    """Animate the sample grids ``samples_dir/step_*.png`` (in step order) into a GIF."""
+    from PIL import Image
+
+    frames = sorted(Path(samples_dir).glob("step_*.png"))
+    if not frames:
+        return None
+    images = [Image.open(f).convert("RGB") for f in frames]
+    size = images[0].size
+    images = [im if im.size == size else im.resize(size) for im in images]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                   duration=ms_per_frame, loop=0)
+    tmp.replace(out)
+    return out
+
+
+def _adam(params, lr: float, betas, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return make_optimizer(params, cfg.replace(lr=lr, betas=tuple(betas)))
+
+
+class AdversarialTrainer:
+    """Trains a GAN-family model according to a ``TrainConfig`` (see the module doc).
+
+    Attributes set during ``fit``: ``model``, ``step``, ``epoch``, ``history``,
+    ``should_stop`` (a callback may set it), ``best_value``, ``best_step``.
+    """
+
+    def __init__(self, config: TrainConfig | dict | None = None):
+        self.config = TrainConfig.coerce(config)
+        self.history: list[dict[str, Any]] = []
+        self.should_stop = False
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self._log_file is not None:
+            self._log_file.write(json.dumps(row) + "\n")
+            self._log_file.flush()
+
+    def _diverged(self, value: float, what: str) -> None:
+        where = f"step {self.step + 1} (epoch {self.epoch})"
+        self._log({"split": "event", "step": self.step + 1, "epoch": self.epoch,
+                   "event": "diverged", "value": str(value), "what": what})
+        keep = ""
+        if self.run_dir is not None and (self.run_dir / CHECKPOINT_DIR / "last.pt").exists():
+            keep = f" The last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}."
+        mc = self.model.config
+        raise TrainingDivergedError(
+            f"the {what} became {value} at {where}.{keep} Try lower learning rates (now "
+            f"lr_g={self.lr_g:g}, lr_d={self.lr_d:g}), spectral_norm=True, loss='hinge' or "
+            f"'wgan-gp' (now {mc.loss!r}), or check the data for extreme values.")
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
+            resume: bool = False, callbacks: list | None = None) -> Any:
+        cfg = self.config
+        set_threads(cfg.threads)
+        train_ds, val_ds = resolve_data(data, val, cfg)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
+        ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
+        if ckpt is None:
+            torch.manual_seed(cfg.seed)  # same seed -> same initial weights
+            if model.built and not model.fitted:
+                model.build()
+        model._ensure_built(train_ds)
+        mc = model.config
+        if getattr(mc, "num_classes", 0) and train_ds.y is None:
+            raise DataError(f"{type(model).__name__} is conditional (num_classes={mc.num_classes}) "
+                            "but the data has no labels")
+        pack = getattr(mc, "pack", 1)
+        if cfg.batch_size < pack:
+            raise ValueError(f"batch_size={cfg.batch_size} is smaller than pack={pack}")
+        model.batch_size_ = cfg.batch_size - cfg.batch_size % pack  # fakes per G step
+        model.prepare_fit(train_ds, cfg.seed)
+        model.train()
+        self.model, self.callbacks = model, list(callbacks or [])
+        n, bs = len(train_ds), cfg.batch_size
+        spe = math.ceil(n / bs)
+        by_epochs = max(1, (spe * cfg.epochs) // mc.n_critic)
+        total = by_epochs if cfg.max_steps is None else min(cfg.max_steps, by_epochs)
+        self.lr_g, self.lr_d = mc.lr_g or cfg.lr, mc.lr_d or cfg.lr
+        betas = mc.betas or cfg.betas
+        opt_g = _adam(model.generator.parameters(), self.lr_g, betas, cfg)
+        opt_d = _adam(model.discriminator.parameters(), self.lr_d, betas, cfg)
+        sched_g = make_scheduler(opt_g, cfg, spe, total)
+        sched_d = make_scheduler(opt_d, cfg, spe, total * mc.n_critic)
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.best_value, self.best_step = math.nan, -1
+        best_state: dict[str, torch.Tensor] | None = None
+        signature = json.dumps({"train": cfg.to_dict(), "model": mc.to_dict()}, sort_keys=True)
+        if resume and ckpt is None and self.run_dir is not None and (self.run_dir / METRICS_FILE).exists():
+            (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
+        if ckpt is not None:
+            if ckpt["config"] != signature:
+                raise ValueError(f"cannot resume {self.run_dir}: its checkpoint was made with different "
+                                 "settings; resume with the same settings or start a new run")
+            model.load_state_dict(ckpt["model"])
+            for obj, key in ((opt_g, "opt_g"), (opt_d, "opt_d"), (sched_g, "sched_g"), (sched_d, "sched_d")):
+                obj.load_state_dict(ckpt[key])
+            torch.set_rng_state(ckpt["rng"])
+            self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
+            self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
+            best_state = ckpt["best_state"] or None
+
+        self._log_file = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.run_dir / METRICS_FILE
+            if ckpt is not None and log_path.exists():  # drop rows the checkpoint never saw
+                rows = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
+                self.history = [r for r in rows if r.get("step", 0) <= self.step]
+                log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            self._log_file = open(log_path, "a" if ckpt is not None else "w")
+
+        def checkpoint() -> None:
+            if ckpt_dir is not None:
+                save_checkpoint(ckpt_dir, {
+                    "model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                    "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
+                    "rng": torch.get_rng_state(), "step": self.step, "epoch": self.epoch,
+                    "batch_in_epoch": self.batch_in_epoch, "best_value": self.best_value,
+                    "best_step": self.best_step, "best_state": best_state or {}, "config": signature})
+
+        fixed = model.fixed_inputs(val_ds if val_ds is not None else train_ds, _mix(cfg.seed, 424242)) \
+            if (mc.sample_every and self.run_dir is not None) else None
+        cache: dict[str, Any] = {}
+        perm_epoch, perm = -1, None
+
+        def next_batch() -> dict[str, torch.Tensor]:
+            nonlocal perm_epoch, perm
+            if self.batch_in_epoch >= spe:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            if perm_epoch != self.epoch:
+                perm_epoch = self.epoch
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
+            idx = perm[self.batch_in_epoch * bs:(self.batch_in_epoch + 1) * bs]
+            self.batch_in_epoch += 1
+            if len(idx) % pack:  # PacGAN packs whole groups; a short last batch is trimmed
+                idx = idx[:len(idx) - len(idx) % pack] if len(idx) >= pack else perm[:pack]
+            batch = {"x": train_ds.x[idx]}
+            if train_ds.y is not None:
+                batch["y"] = train_ds.y[idx]
+            return batch
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=self.step, desc=f"train {model.model_type}", unit="step",
+                   disable=(None if cfg.progress is None else not cfg.progress), dynamic_ncols=True, leave=False)
+        t0 = time.time()
+        stop_signals: list[int] = []
+        old_handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            def on_signal(signum, frame):
+                if stop_signals:
+                    raise KeyboardInterrupt
+                stop_signals.append(signum)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, on_signal)
+        try:
+            while self.step < total and not self.should_stop:
+                g = torch.Generator().manual_seed(_mix(cfg.seed, 31337, self.step))
+                for _ in range(mc.n_critic):
+                    out_d = model.d_step(next_batch(), g)
+                    if not torch.isfinite(out_d["d_loss"]):
+                        self._diverged(float(out_d["d_loss"].detach()), "discriminator loss")
+                    opt_d.zero_grad(set_to_none=True)
+                    out_d["d_loss"].backward()
+                    opt_d.step()
+                    sched_d.step()
+                out_g = model.g_step(next_batch() if model.g_needs_data else None, g)
+                if not torch.isfinite(out_g["g_loss"]):
+                    self._diverged(float(out_g["g_loss"].detach()), "generator loss")
+                opt_g.zero_grad(set_to_none=True)
+                out_g["g_loss"].backward()
+                opt_g.step()
+                sched_g.step()
+                if model.generator_ema is not None:
+                    ema_update(model.generator_ema, model.generator, ema_decay_at(self.step, mc.ema_decay))
+                self.step += 1
+                logs = {k: float(v.detach()) for d in (out_d, out_g) for k, v in d.items()
+                        if torch.is_tensor(v) and v.dim() == 0}
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == total:
+                    bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}")
+                    self._log({"split": "train", "step": self.step, "epoch": self.epoch,
+                               "lr": sched_g.get_last_lr()[0], **logs, "time": round(time.time() - t0, 3)})
+                if fixed is not None and (self.step % mc.sample_every == 0 or self.step == total):
+                    from ...report.figures import save_grid
+
+                    img = model.progress_image(fixed)
+                    save_grid(img, self.run_dir / SAMPLES_DIR / f"step_{self.step:06d}.png",
+                              nrow=int(math.ceil(math.sqrt(len(img)))))
+                if val_ds is not None and mc.val_every and (self.step % mc.val_every == 0 or self.step == total):
+                    res = model.validate(val_ds, cache)
+                    if res is not None:
+                        scores, key, higher = res
+                        self._log({"split": "val", "step": self.step, "epoch": self.epoch,
+                                   **{f"val_{k}": v for k, v in scores.items()}})
+                        v = scores[key] * (-1 if higher else 1)
+                        if math.isnan(self.best_value) or v < self.best_value:
+                            self.best_value, self.best_step = v, self.step
+                            if mc.keep_best:
+                                best_state = copy.deepcopy(model.state_dict())
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_step_end"):
+                        cb.on_step_end(self, logs)
+                if self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals:
+                    checkpoint()
+                if stop_signals:
+                    where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
+                    raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
+        finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            bar.close()
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+        if mc.keep_best and best_state is not None and self.best_step != self.step:
+            model.load_state_dict(best_state)
+            self._log_event_after({"split": "event", "step": self.step, "epoch": self.epoch,
+                                   "event": "restored_best", "best_step": self.best_step})
+        if fixed is not None:
+            write_progress_gif(self.run_dir / SAMPLES_DIR, self.run_dir / "figures" / GIF_FILE)
+        model.eval()
+        model.fitted = True
+        return model
+
+    def _log_event_after(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self.run_dir is not None:
+            with open(self.run_dir / METRICS_FILE, "a") as f:
+                f.write(json.dumps(row) + "\n")
