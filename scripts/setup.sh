@@ -12,12 +12,17 @@ python="${PYTHON:-python3}"
 # CUDA build. Elsewhere any torch in the declared range (>=2.4,<2.14) works.
 .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q "torch>=2.4,<2.14"
 .venv/bin/python -m pip install -q -e ".[${extras}]"
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+# Debian data packages: Fashion-MNIST, English word lists, quotes
+need=""
+[ -d /usr/share/datasets/fashion-mnist ] || need="$need dataset-fashion-mnist"
+[ -f /usr/share/dict/american-english ] || need="$need wamerican"
+[ -d /usr/share/games/fortunes ] || need="$need fortunes"
+if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
-      || echo "note: could not install dataset-fashion-mnist; the fashion-mnist data set will be unavailable"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
+      || echo "note: could not install$need; those data sets will be unavailable"
   else
-    echo "note: for fashion-mnist run 'apt-get install dataset-fashion-mnist' as root, or set GENLAB_DATA"
+    echo "note: for the data sets in ($need ) run 'apt-get install$need' as root"
   fi
 fi
 echo "genlab is set up in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

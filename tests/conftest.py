@@ -25,3 +25,12 @@ def digits_small(digits_splits):
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="session")
+def text_small():
+    """Token windows (N, 17) of a tiny embedded corpus, for the sequence models."""
+    from genlab.data.text import text_splits
+
+    corpus = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 8
+    return text_splits(corpus, block_size=16)["train"]

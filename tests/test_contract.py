@@ -25,6 +25,10 @@ CASES = {
     "rbm": ({"hidden": 16, "sample_steps": 10, "ais_betas": 50, "ais_chains": 10}, "digits_small"),
     "gan": ({"arch": "mlp", **TINY}, "digits_small"),
     "srgan": ({"factor": 2, "channels": 8, "n_blocks": 1, "d_channels": (8,)}, "digits_small"),
+    "rnn": ({"hidden": 16, "layers": 1}, "text_small"),
+    "lstm": ({"hidden": 16, "layers": 2, "dropout": 0.1, "bptt": 4}, "text_small"),
+    "gru": ({"hidden": 16, "layers": 2}, "text_small"),
+    "transformer": ({"d_model": 16, "layers": 2, "heads": 2}, "text_small"),
 }
 # extra variants of families worth running through the whole contract
 VARIANTS = {

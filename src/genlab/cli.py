@@ -350,7 +350,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 # Modules that add commands: each has ``register(subparsers) -> {command: handler}``,
 # where ``handler(args) -> exit status`` (raise ``UsageError`` for command-line mistakes).
-PLUGINS: list[str] = ["genlab.cli_gan"]
+PLUGINS: list[str] = ["genlab.cli_gan", "genlab.cli_sequence"]
 _PLUGIN_HANDLERS: dict[str, Any] = {}
 
 

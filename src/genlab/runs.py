@@ -115,6 +115,11 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
         out["recon_mse"] = float((rec - ds.x).pow(2).mean())
         if ds.kind == "image":
             out["recon_psnr_db"] = float(psnr(rec, ds.x).mean())
+    if hasattr(model, "nll_per_token"):  # sequence models: per real token, padding excluded
+        out["nll_per_token"] = float(model.nll_per_token(ds.x))
+        out["bits_per_token"] = out["nll_per_token"] / math.log(2)
+        out["perplexity"] = math.exp(out["nll_per_token"])
+        return out
     if model.log_prob_kind != "none":
         try:
             y = ds.y if getattr(model.config, "num_classes", 0) else None

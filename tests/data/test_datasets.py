@@ -132,7 +132,7 @@ def test_read_idx_rejects_bad_magic_and_broken_gzip(tmp_path):
 
 
 def test_unknown_name_split_and_option():
-    with pytest.raises(DataError, match="did you mean 'digits'.*known: digits"):
+    with pytest.raises(DataError, match="did you mean 'digits'.*known: .*digits"):
         load("digts")
     with pytest.raises(DataError, match="unknown split 'dev'"):
         load("digits", split="dev")
@@ -152,8 +152,11 @@ def test_user_data_gets_deterministic_80_10_10(tmp_path):
 
 
 def test_user_data_dispatch_errors(tmp_path):
-    (tmp_path / "a.txt").write_text("hello")
+    (tmp_path / "a.json").write_text("{}")
     with pytest.raises(DataError, match="don't know how to load"):
+        load(tmp_path / "a.json")
+    (tmp_path / "a.txt").write_text("hello")  # text is a corpus, but this one is too short
+    with pytest.raises(DataError, match="too few for one window"):
         load(tmp_path / "a.txt")
     np.save(tmp_path / "few.npy", np.zeros((4, 3)) + np.arange(4)[:, None])
     with pytest.raises(DataError, match="too few to split"):

@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .dataset import Dataset
 from .loaders import load_array, load_image_folder, load_table
+from . import text  # noqa: F401  (registers the text and music corpora)
 from . import toy  # noqa: F401  (registers the ring8 and grid25 toy datasets)
 
 SPLIT_SEED = 0
@@ -311,6 +312,10 @@ def load_splits(name_or_path: str | os.PathLike, **options: Any) -> dict[str, Da
     name, path = _resolve(name_or_path)
     if name is not None:
         return _call(DATASETS.get(name), f"dataset {name!r}", options)
+    if Path(path).suffix.lower() == ".txt":  # a user's text corpus: token windows
+        from .text import text_file_splits
+
+        return text_file_splits(path, **options)
     ds = _load_path(path, options)
     return _finish(_three_way(ds, USER_FRACTIONS), options.get("binarize", False),
                    options.get("limit"))
