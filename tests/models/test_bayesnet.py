@@ -169,3 +169,26 @@ def test_em_recovers_tables_with_missing_values():
     m.fit(DiscreteTable(x, bn.variables_, bn.states_))
     assert np.abs(m.cpd("rain") - bn.cpd("rain")).max() < 0.02
     assert np.abs(m.cpd("wet")[0, 1] - bn.cpd("wet")[0, 1]).max() < 0.03
+
+
+def test_bayesnet_report_figures(tmp_path):
+    from genlab.models.pgm import read_bif
+    from genlab.report.pgm import bayesnet_figures, cramers_v, dag_layout
+
+    bn = read_bif("asia")
+
+    class Run:
+        def figure(self, name):
+            return tmp_path / name
+
+    test = bn.sample(500, generator=0)
+    figs = bayesnet_figures(Run(), bn, test, n=2000)
+    assert [t for t, _, _ in figs] == ["Learned graph", "Real vs synthetic marginals", "Pairwise association"]
+    assert all(p.is_file() and p.stat().st_size > 1000 for _, p, _ in figs)
+    pos = dag_layout(bn.parents_)
+    for i, ps in enumerate(bn.parents_):  # parents sit in higher layers
+        assert all(pos[p, 1] > pos[i, 1] for p in ps)
+    v = cramers_v(test, bn.cardinalities)
+    assert np.allclose(v, v.T) and np.all((v >= 0) & (v <= 1 + 1e-12))
+    j, k = bn.index("tub"), bn.index("either")
+    assert v[j, k] > 0.1  # either = tub or lung

@@ -355,7 +355,12 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
         except Exception as e:  # noqa: BLE001 - the data may have moved since training
             notes.append(f"The run's data could not be loaded again ({e}); figures that need "
                          "test examples are skipped.")
-        if len(shape) == 3:
+        if getattr(model, "model_type", "") == "bayesnet" and test is not None:
+            from .pgm import bayesnet_figures
+
+            for t, p, c in bayesnet_figures(run, model, test):
+                figs.add(t, lambda p=p, c=c: (p, c), pixelated=False)
+        elif len(shape) == 3:
             figs.add("Samples", lambda: _sample_figure(run, model, test, n_samples, seed))
             if test is not None and hasattr(model, "reconstruct"):
                 figs.add("Reconstructions", lambda: _recon_figure(run, model, test))

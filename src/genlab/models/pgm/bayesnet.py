@@ -11,8 +11,6 @@ configuration in C order.
 """
 from __future__ import annotations
 
-import dataclasses
-import heapq
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,103 +18,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ... import __version__
-from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Config, GenerativeModel,
-                     atomic_write_json)
-from ...errors import DataError, ModelFormatError, NotFittedError
+from ...base import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, GenerativeModel, atomic_write_json
+from ...errors import DataError, ModelFormatError
 from ...registry import MODELS
+from .bn_config import BayesNetConfig
+from .dag import DagMixin, topological_order  # noqa: F401 (re-exported)
 from .data import MISSING, DiscreteTable, as_table
 
-STRUCTURES = ("hill_climb", "chow_liu", "pc", "empty", "fixed")
-ESTIMATORS = ("mle", "bdeu", "k2", "dirichlet")
-
-
-@dataclasses.dataclass(frozen=True)
-class BayesNetConfig(Config):
-    """How ``fit`` learns a network.
-
-    Args:
-        structure: ``hill_climb``, ``chow_liu``, ``pc``, ``empty`` (independent columns) or
-            ``fixed`` (keep the current DAG, learn only the tables).
-        score: hill-climbing score: ``bic``, ``bdeu`` or ``k2``.
-        max_indegree: most parents a node may get.
-        tabu_length: hill climbing does not undo its last ``tabu_length`` moves.
-        max_iter: most hill-climbing moves.
-        estimator: parameters: ``mle``, ``bdeu`` (``equivalent_sample_size``), ``k2`` (+1)
-            or ``dirichlet`` (+``pseudo_count``). Default ``bdeu``: unseen parent/child
-            combinations keep a small probability, so held-out rows never get log p = -inf.
-        bins / max_categories: discretisation of numeric columns (see ``pgm.data``).
-        missing: ``error`` on missing values, ``drop`` rows, or ``em`` (expectation-maximisation).
-        em_iter: most EM iterations.
-        significance: PC's independence-test level; ``ci_test``: ``chi_square`` or ``g_test``.
-    """
-
-    structure: str = "hill_climb"
-    score: str = "bic"
-    max_indegree: int = 3
-    tabu_length: int = 100
-    max_iter: int = 10_000
-    estimator: str = "bdeu"
-    pseudo_count: float = 1.0
-    equivalent_sample_size: float = 10.0
-    bins: int = 5
-    max_categories: int = 10
-    missing: str = "error"
-    em_iter: int = 50
-    significance: float = 0.01
-    ci_test: str = "chi_square"
-
-    def __post_init__(self) -> None:
-        if self.structure not in STRUCTURES:
-            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
-        if self.score not in ("bic", "bdeu", "k2"):
-            raise ValueError(f"score must be 'bic', 'bdeu' or 'k2', got {self.score!r}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        if self.missing not in ("error", "drop", "em"):
-            raise ValueError(f"missing must be 'error', 'drop' or 'em', got {self.missing!r}")
-        if self.ci_test not in ("chi_square", "g_test"):
-            raise ValueError(f"ci_test must be 'chi_square' or 'g_test', got {self.ci_test!r}")
-        if self.max_indegree < 0 or self.bins < 2 or self.tabu_length < 0:
-            raise ValueError("max_indegree >= 0, bins >= 2 and tabu_length >= 0 are required")
-
-
-def topological_order(names: Sequence[str], parents: Mapping[str, Sequence[str]]) -> list[str]:
-    """Kahn's algorithm (ties in the given order); a cycle is a ``ValueError`` naming it."""
-    for v in names:
-        for p in parents.get(v, ()):
-            if p not in parents and p not in names:
-                raise ValueError(f"{v!r} has parent {p!r}, which is not a variable")
-    indeg = {v: len(set(parents.get(v, ()))) for v in names}
-    children: dict[str, list[str]] = {v: [] for v in names}
-    for v in names:
-        for p in parents.get(v, ()):
-            children[p].append(v)
-    rank = {v: k for k, v in enumerate(names)}
-    ready = [(rank[v], v) for v in names if indeg[v] == 0]
-    heapq.heapify(ready)  # smallest original position first: a sorted input stays as is
-    order = []
-    while ready:
-        _, v = heapq.heappop(ready)
-        order.append(v)
-        for c in children[v]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                heapq.heappush(ready, (rank[c], c))
-    if len(order) < len(names):
-        left = {v for v in names if v not in set(order)}
-        v = next(iter(sorted(left)))  # walk parents inside the leftover set to print a cycle
-        path = [v]
-        while True:
-            v = next(p for p in parents[v] if p in left)
-            if v in path:
-                cyc = path[path.index(v):] + [v]
-                raise ValueError("the graph has a cycle: " + " <- ".join(cyc))
-            path.append(v)
-    return order
-
-
 @MODELS.register("bayesnet", aliases=("bayesian_network", "bn"))
-class BayesianNetwork(GenerativeModel):
+class BayesianNetwork(DagMixin, GenerativeModel):
     """A discrete Bayesian network under genlab's model contract.
 
     ``sample`` returns integer state codes ``(n, D)`` (columns in ``variables_`` order);
@@ -196,92 +106,6 @@ class BayesianNetwork(GenerativeModel):
                                  f"(tolerance {atol:g})")
         self._cache.clear()
         return self
-
-    # ------------------------------------------------------------------ structure access
-    @property
-    def fitted(self) -> bool:
-        return bool(self.variables_)
-
-    def check_fitted(self) -> None:
-        if not self.variables_:
-            raise NotFittedError("BayesianNetwork has no structure or tables yet: call "
-                                 "fit(data), read_bif(path) or genlab.load(dir)")
-
-    @property
-    def cardinalities(self) -> list[int]:
-        return [len(s) for s in self.states_]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.variables_),)
-
-    def index(self, name: str) -> int:
-        pos = self._cache.get("pos")
-        if pos is None:
-            pos = self._cache["pos"] = {v: i for i, v in enumerate(self.variables_)}
-        if name not in pos:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), self.variables_, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown variable {name!r}{hint}")
-        return pos[name]
-
-    def parent_names(self, name: str) -> list[str]:
-        return [self.variables_[p] for p in self.parents_[self.index(name)]]
-
-    def edges(self) -> list[tuple[str, str]]:
-        return [(self.variables_[p], v) for i, v in enumerate(self.variables_)
-                for p in self.parents_[i]]
-
-    def topo_order(self) -> list[int]:
-        """Variable ids, parents before children (ancestral sampling follows it)."""
-        t = self._cache.get("topo")
-        if t is None:
-            names = topological_order(self.variables_, {v: [self.variables_[p] for p in self.parents_[i]]
-                                                          for i, v in enumerate(self.variables_)})
-            t = self._cache["topo"] = [self.index(v) for v in names]
-        return t
-
-    def children(self) -> list[list[int]]:
-        ch = self._cache.get("children")
-        if ch is None:
-            ch = [[] for _ in self.variables_]
-            for i, ps in enumerate(self.parents_):
-                for p in ps:
-                    ch[p].append(i)
-            self._cache["children"] = ch
-        return ch
-
-    def cpd(self, name: str) -> np.ndarray:
-        return self.cpds_[self.index(name)]
-
-    def state_index(self, name: str, state: Any) -> int:
-        """Index of ``state`` (a label or an integer index) of variable ``name``."""
-        i = self.index(name)
-        st = self.states_[i]
-        if isinstance(state, (int, np.integer)) and not isinstance(state, bool) and str(state) not in st:
-            if 0 <= state < len(st):
-                return int(state)
-        elif str(state) in st:
-            return st.index(str(state))
-        raise ValueError(f"variable {name!r} has no state {state!r} (states: {st})")
-
-    def evidence_codes(self, evidence: Mapping[str, Any] | None) -> dict[int, int]:
-        """``{name: label or index}`` -> ``{variable id: state index}`` with clear errors."""
-        return {self.index(k): self.state_index(k, s) for k, s in (evidence or {}).items()}
-
-    def factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
-        return [(tuple(self.parents_[i]) + (i,), self.cpds_[i]) for i in range(len(self.cpds_))]
-
-    def ancestors(self, nodes: Sequence[int]) -> set[int]:
-        seen, stack = set(), list(nodes)
-        while stack:
-            v = stack.pop()
-            if v not in seen:
-                seen.add(v)
-                stack.extend(self.parents_[v])
-        return seen
 
     def set_structure(self, names: Sequence[str], states: Sequence[Sequence[str]],
                       parents: Mapping[str, Sequence[str]]) -> None:

@@ -75,6 +75,8 @@ def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
     if heuristic not in ("min_fill", "weighted_min_fill", "min_size", "min_weight"):
         raise ValueError(f"unknown elimination heuristic {heuristic!r}; choose min_fill, "
                          "weighted_min_fill, min_size or min_weight")
+    if heuristic in ("min_fill", "min_size"):
+        return _order_bitset(scopes, eliminate, heuristic)
     adj: dict[int, set[int]] = {}
     for s in scopes:
         for v in s:
@@ -113,3 +115,85 @@ def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
         for a in touched & todo:
             costs[a] = cost(a)
     return order
+
+
+def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heuristic: str
+                  ) -> list[int]:
+    """``min_fill`` / ``min_size`` with neighbour sets as integer bit masks (variables
+    relabelled in id order, so ties still break on the id): the same order as the set-based
+    loop, several times faster on the small graphs of single queries."""
+    scopes = [tuple(s) for s in scopes]
+    ids = sorted({v for s in scopes for v in s} | set(eliminate))
+    loc = {v: k for k, v in enumerate(ids)}
+    adj = [0] * len(ids)
+    for s in scopes:
+        m = 0
+        for v in s:
+            m |= 1 << loc[v]
+        for v in s:
+            adj[loc[v]] |= m
+    for k in range(len(ids)):
+        adj[k] &= ~(1 << k)
+    todo = {loc[v] for v in eliminate}
+
+    def cost(k: int) -> int:
+        nb = adj[k]
+        if heuristic == "min_size":
+            return nb.bit_count()
+        c, rest = 0, nb
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            rest ^= low
+            c += (rest & ~adj[a]).bit_count()  # pairs (a, b), b after a, not yet adjacent
+        return c
+
+    costs = {k: cost(k) for k in todo}
+    order = []
+    while todo:
+        k = min(todo, key=lambda u: (costs[u], u))
+        nb = adj[k]
+        bit = 1 << k
+        rest = nb
+        touched = nb
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            rest ^= low
+            adj[a] = (adj[a] | nb) & ~low & ~bit
+            touched |= adj[a]
+        adj[k] = 0
+        todo.discard(k)
+        order.append(ids[k])
+        rest = touched & ~bit
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            rest ^= low
+            if a in todo:
+                costs[a] = cost(a)
+    return order
+
+
+def induced_width(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> int:
+    """Largest neighbour count met when eliminating ``order`` (the induced width; the
+    largest intermediate factor spans width + 1 variables)."""
+    adj: dict[int, int] = {}
+    for s in scopes:
+        m = 0
+        for v in s:
+            m |= 1 << v
+        for v in s:
+            adj[v] = adj.get(v, 0) | m
+    width = 0
+    for v in order:
+        bit = 1 << v
+        nb = adj.pop(v, 0) & ~bit
+        width = max(width, nb.bit_count())
+        rest = nb
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            rest ^= low
+            adj[a] = (adj.get(a, 0) | nb) & ~bit
+    return width

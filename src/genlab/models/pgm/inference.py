@@ -2,10 +2,19 @@
 Koller & Friedman, 2009, ch. 9) and max-product elimination for MAP / MPE (ch. 13).
 
 Each query first drops every node that is not an ancestor of the query or evidence
-variables (barren nodes sum to one), slices the evidence out of the tables, then
-eliminates the rest in a greedy min-fill (or weighted-min-fill) order. Intermediate
-factors are rescaled by their maximum and the scales kept in log space, so tiny
-evidence probabilities on large networks neither underflow nor lose precision.
+variables (barren nodes sum to one), slices the evidence out of the tables, keeps only
+the connected component of the query in what is left (the rest is a constant: the
+d-separated part), then eliminates in a greedy min-fill (or other) order: the network's
+one global order restricted to the component when that is narrow, else the component's
+own. The plan (tables, order, einsum subscripts of every step) depends only on the query
+and evidence *variables*, so it is cached per pattern; the numbers are a few small
+unoptimised einsum calls. ``query`` rescales only if a product underflows;
+``log_evidence`` rescales every step and keeps the scales in log space, so tiny evidence
+probabilities on large networks neither underflow nor lose precision.
+
+Evidence of probability zero is an error when it shows in the query's component or
+contradicts a single table; a contradiction spread over several tables outside the
+component (d-separated from the query) is not detected by ``query``.
 
 For many queries under the same or different evidence, ``JunctionTree``
 (``pgm.junction``) calibrates once and answers every marginal.
@@ -17,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .factors import Factor, elimination_order, product, reduce
+from .ve_plan import _plan, _run_steps
 
 
 def _query_vars(bn, variables: Sequence[str] | str) -> list[int]:
@@ -28,8 +38,63 @@ def _query_vars(bn, variables: Sequence[str] | str) -> list[int]:
     return q
 
 
-def _eliminate(factors: list[Factor], order: Sequence[int], *, op: str = "sum"
-               ) -> tuple[list[Factor], float, list]:
+def _einsum_product(factors: Sequence[Factor], keep: Sequence[int]) -> np.ndarray:
+    """Sum-product of small factors in one unoptimised einsum call: no contraction-path
+    search, which costs more than the arithmetic on the small buckets of a pruned query."""
+    label: dict[int, int] = {}
+    args: list = []
+    for vs, t in factors:
+        args += [t, [label.setdefault(v, len(label)) for v in vs]]
+    args.append([label.setdefault(v, len(label)) for v in keep])
+    if len(label) > 52:
+        return product(factors, keep)[1]
+    return np.einsum(*args, optimize=False)
+
+
+def _sum_eliminate(factors: list[Factor], order: Sequence[int], *, local: bool = False
+                   ) -> list[Factor]:
+    """Sum-product elimination for single queries: a variable -> factor index keeps each
+    step's bookkeeping proportional to its bucket; tables are rescaled only when they
+    drift towards under/overflow (the posterior is normalised at the end)."""
+    facs: list = list(factors)
+    where: dict[int, list[int]] = {}
+    for k, (vs, _) in enumerate(facs):
+        for v in vs:
+            where.setdefault(v, []).append(k)
+    for v in order:
+        idx = where.pop(v, None)
+        if not idx:
+            continue
+        inv = []
+        for k in idx:
+            f = facs[k]
+            if f is None:
+                continue
+            facs[k] = None
+            inv.append(f)
+        if not inv:
+            continue
+        scope = tuple(dict.fromkeys(u for vs, _ in inv for u in vs if u != v))
+        if local and len(inv) <= 8:  # ids < 52 are einsum subscripts already
+            args: list = []
+            for sc, tb in inv:
+                args += (tb, sc)
+            t = np.einsum(*args, scope)
+        else:
+            t = _einsum_product(inv, scope) if len(inv) <= 8 else product(inv, scope)[1]
+        if t.size:
+            m = t.max()
+            if 0 < m < 1e-100 or m > 1e100:
+                t = t / m
+        k = len(facs)
+        facs.append((scope, t))
+        for u in scope:
+            where[u].append(k)
+    return [f for f in facs if f is not None]
+
+
+def _eliminate(factors: list[Factor], order: Sequence[int], *, op: str = "sum",
+               fast: bool = False) -> tuple[list[Factor], float, list]:
     """Eliminate ``order`` from ``factors``; returns the remaining factors, the log of the
     scales divided out, and (for ``op='max'``) the argmax trace."""
     log_scale = 0.0
@@ -46,6 +111,8 @@ def _eliminate(factors: list[Factor], order: Sequence[int], *, op: str = "sum"
             _, full = product(inv, full_scope, op="max")
             trace.append((v, scope, full.argmax(-1)))
             t = full.max(-1)
+        elif fast and len(inv) <= 8:
+            t = _einsum_product(inv, scope)
         else:
             _, t = product(inv, scope)
         m = float(t.max()) if t.size else 0.0
@@ -82,13 +149,25 @@ def query(bn, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None
     if not joint:
         return {bn.variables_[v]: query(bn, [bn.variables_[v]], evidence, elimination=elimination)
                 for v in q}
-    keep = bn.ancestors(q + list(ev))
-    factors = [reduce((tuple(bn.parents_[i]) + (i,), bn.cpds_[i]), ev) for i in sorted(keep)]
-    elim = keep - set(q) - set(ev)
-    order = elimination_order([f[0] for f in factors], elim, bn.cardinalities,
-                              heuristic=elimination)
-    rest, _, _ = _eliminate(factors, order)
-    _, t = product(rest, q)
+    plan = _plan(bn, tuple(q), tuple(sorted(ev)), elimination)
+    cpds = bn.cpds_
+    for i, evpos in plan["check"]:
+        if not np.any(cpds[i][tuple(slice(None) if v is None else ev[v] for v in evpos)]):
+            raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
+    factors = []
+    for i, evpos, scope in plan["use"]:
+        t = cpds[i]
+        if evpos is not None:
+            t = t[tuple(slice(None) if v is None else ev[v] for v in evpos)]
+        factors.append((scope, t))
+    if plan["steps"] is not None:  # a precomputed sequence of small einsum calls
+        t = _run_steps([t for _, t in factors], plan["steps"], plan["final"], plan["q"])
+        if not t.sum() > 0:  # underflow, or evidence of probability zero: rescale each step
+            t = _run_steps([t for _, t in factors], plan["steps"], plan["final"], plan["q"],
+                           rescale=True)
+    else:
+        rest = _sum_eliminate(factors, plan["order"])
+        t = _einsum_product(rest, q) if len(rest) <= 8 else product(rest, q)[1]
     z = t.sum()
     if not z > 0:
         raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")

@@ -80,7 +80,10 @@ class RBM(TorchGenerativeModel):
         with torch.no_grad():
             if self.config.persistent:
                 if not self.chains_ready:
-                    self.chains.copy_(torch.bernoulli(torch.full_like(self.chains, 0.5)))
+                    # start the chains at data (tiled batch rows): from uniform noise the
+                    # negative phase tends to settle in an all-hidden-off mode and stay
+                    rows = torch.arange(self.chains.shape[0]) % v.shape[0]
+                    self.chains.copy_(v[rows])
                     self.chains_ready = True
                 vk = self._gibbs(self.chains, self.config.cd_k)
                 self.chains.copy_(vk)
@@ -95,7 +98,13 @@ class RBM(TorchGenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, steps: int | None = None) -> torch.Tensor:
         self.check_fitted()
-        v = torch.bernoulli(torch.full((n, self.b.numel()), 0.5), generator=generator)
+        if self.config.persistent and bool(self.chains.any()):
+            # start from the persistent chains (they track the model during training); from
+            # uniform noise Gibbs often falls into the all-hidden-off mode and stays there
+            pick = torch.randint(0, self.chains.shape[0], (n,), generator=generator)
+            v = self.chains[pick].clone()
+        else:
+            v = torch.bernoulli(torch.full((n, self.b.numel()), 0.5), generator=generator)
         v = self._gibbs(v, (steps or self.config.sample_steps) - 1, generator)
         h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)
         return torch.sigmoid(h @ self.W.T + self.b).reshape(n, *self.config.data_shape)  # mean of the last step

@@ -47,42 +47,57 @@ def _cum_tables(bn) -> list[list[np.ndarray]]:
     return ct
 
 
-def _draw(cols: list[np.ndarray], row: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+def _draw(cols: list[np.ndarray], row: np.ndarray | None, u: np.ndarray,
+          out: np.ndarray) -> None:
+    """Write into ``out`` the state whose cumulative interval holds ``u``."""
     if not cols:
-        return np.zeros(len(u), dtype=np.int64)
-    if row is None:
-        return np.searchsorted(np.array([c[0] for c in cols]), u, side="right").astype(np.int64)
-    out = (u >= cols[0][row]).astype(np.int64)
-    for c in cols[1:]:
-        out += u >= c[row]
-    return out
+        out[:] = 0
+    elif row is None:  # a root: compare with scalars (searchsorted is slower here)
+        np.greater_equal(u, cols[0][0], out=out, casting="unsafe")
+        for c in cols[1:]:
+            out += u >= c[0]
+    else:
+        np.greater_equal(u, cols[0][row], out=out, casting="unsafe")
+        for c in cols[1:]:
+            out += u >= c[row]
 
 
 def forward_sample(bn, n: int, rng: np.random.Generator, *,
                    fixed: dict[int, int] | None = None) -> np.ndarray:
     """``n`` ancestral samples ``(n, D)`` int64 (column-major: each column contiguous);
-    ``fixed`` clamps variables (for likelihood weighting)."""
+    ``fixed`` clamps variables (for likelihood weighting).
+
+    Uniforms are drawn one node at a time into a reused buffer (not a ``(D, n)`` block:
+    less memory to touch); the parent-configuration index is built in place.
+    """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     cum = _cum_tables(bn)
     card = bn.cardinalities
     d = len(card)
     out = np.empty((d, n), dtype=np.int64)
-    u = rng.random((d, n))
+    u = np.empty(n)
+    row = np.empty(n, dtype=np.int64)
     fixed = fixed or {}
     for i in bn.topo_order():
         ps = bn.parents_[i]
         if i in fixed:
             out[i] = fixed[i]
             continue
+        rng.random(out=u)
         if ps:
-            row = out[ps[0]] * card[ps[1]] + out[ps[1]] if len(ps) > 1 else out[ps[0]]
-            for p in ps[2:]:
-                row *= card[p]
-                row += out[p]
+            if len(ps) == 1:
+                r = out[ps[0]]
+            else:
+                np.multiply(out[ps[0]], card[ps[1]], out=row)
+                row += out[ps[1]]
+                for p in ps[2:]:
+                    row *= card[p]
+                    row += out[p]
+                r = row
         else:
-            row = None
-        out[i] = _draw(cum[i], row, u[i])
+            r = None
+        _draw(cum[i], r, u, out[i])
     return out.T
 
 
