@@ -265,6 +265,26 @@ def test_toy_progress_is_a_scatter_picture(tmp_path):
     assert (tmp_path / "figures" / "progress.gif").is_file()
 
 
+def test_mlp_generator_batchnorm_option(tmp_path):
+    from genlab.data.datasets import load_splits
+
+    plain = GAN(**TINY, data_shape=(2,))
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.generator.modules())
+    m = GAN(**TINY, g_batchnorm=True, minibatch_std=True, ema_decay=0.9)
+    ring = load_splits("ring8", n_train=512, n_val=64, n_test=64)
+    m.fit(ring["train"], {**FAST, "max_steps": 6})
+    bns = [b for b in m.generator.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    assert [b.num_features for b in bns] == list(TINY["hidden"])
+    assert all(int(b.num_batches_tracked) > 0 for b in bns)  # running statistics were learned
+    ema_bns = [b for b in m.generator_ema.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    assert all(torch.equal(a.running_mean, b.running_mean) for a, b in zip(bns, ema_bns))  # buffers copied
+    z = torch.randn(5, TINY["latent_dim"])
+    one_by_one = torch.cat([m.decode(z[i:i + 1]) for i in range(5)])  # eval mode: running stats
+    assert torch.allclose(m.decode(z), one_by_one, atol=1e-6)
+    m.save(tmp_path / "bn")
+    assert torch.equal(genlab.load(tmp_path / "bn").decode(z), m.decode(z))
+
+
 SCRIPT = textwrap.dedent("""
     import sys, time
     import torch, genlab

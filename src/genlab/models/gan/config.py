@@ -47,6 +47,8 @@ class GANConfig(Config):
             sized from the image shape) or ``auto`` (conv for images).
         latent_dim: size of the noise z ~ N(0, I).
         hidden: MLP widths (both networks, ``mlp`` only).
+        g_batchnorm: batch norm before each ReLU of the MLP generator (``mlp`` only; the
+            conv generator always has it), as in the 2-D toy generators of VEEGAN / PacGAN.
         g_channels: generator conv widths, deepest first after the linear stem (``conv``).
         d_channels: discriminator conv widths per stride-2 layer (``conv``).
         loss: ``minimax`` (the original), ``nonsaturating`` (-log D(G(z)) for G),
@@ -85,6 +87,7 @@ class GANConfig(Config):
     arch: str = "auto"
     latent_dim: int = 64
     hidden: tuple[int, ...] = (256, 256)
+    g_batchnorm: bool = False
     g_channels: tuple[int, ...] = (128, 64)
     d_channels: tuple[int, ...] = (64, 128)
     loss: str = "nonsaturating"

@@ -117,7 +117,8 @@ class GAN(AdversarialModel):
         out = c.output if c.output != "auto" else ("sigmoid" if len(c.data_shape) == 3 else "linear")
         self.n_cond = max(c.num_classes, 0)
         self.generator = Generator(c.latent_dim, c.data_shape, arch=arch, hidden=c.hidden,
-                                   channels=c.g_channels, num_classes=self.n_cond, g_cond=g_cond, output=out)
+                                   channels=c.g_channels, num_classes=self.n_cond, g_cond=g_cond, output=out,
+                                   batchnorm=c.g_batchnorm)
         self.discriminator = Discriminator(c.data_shape, arch=arch, hidden=c.hidden, channels=c.d_channels,
                                            spectral_norm=c.spectral_norm, minibatch_std=c.minibatch_std,
                                            mbstd_group=c.mbstd_group, pack=c.pack, num_classes=self.n_cond)

@@ -133,7 +133,8 @@ class CondBatchNorm2d(nn.Module):
 class Generator(nn.Module):
     """``z (B, latent_dim)`` (+ labels) -> ``(B, *data_shape)`` in data space.
 
-    ``mlp``: an MLP with ReLU; labels are concatenated to ``z`` as one-hot vectors.
+    ``mlp``: an MLP with ReLU (and batch norm before each ReLU when ``batchnorm``, as in
+    the toy generators of VEEGAN / PacGAN); labels are concatenated to ``z`` as one-hot vectors.
     ``conv``: a linear stem to the smallest feature map, then stride-2 transposed convs
     (kernel 4 when the size doubles exactly, 3 when it lands on an odd size) with batch
     norm (conditional when ``g_cond='cbn'``) and ReLU, then a 3x3 conv to the channels.
@@ -142,7 +143,8 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int, data_shape: Sequence[int], *, arch: str,
                  hidden: Sequence[int] = (256, 256), channels: Sequence[int] = (128, 64),
-                 num_classes: int = 0, g_cond: str = "concat", output: str = "linear"):
+                 num_classes: int = 0, g_cond: str = "concat", output: str = "linear",
+                 batchnorm: bool = False):
         super().__init__()
         self.data_shape, self.arch, self.output = tuple(data_shape), arch, output
         self.num_classes = num_classes
@@ -168,7 +170,7 @@ class Generator(nn.Module):
             layers: list[nn.Module] = []
             d = zin
             for width in hidden:
-                layers += [nn.Linear(d, width), nn.ReLU()]
+                layers += [nn.Linear(d, width), *([nn.BatchNorm1d(width)] if batchnorm else []), nn.ReLU()]
                 d = width
             layers.append(nn.Linear(d, math.prod(data_shape)))
             self.net = nn.Sequential(*layers)
