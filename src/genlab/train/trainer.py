@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +26,7 @@ from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .schedule import make_optimizer, make_scheduler
+from .signals import install_stop_handlers
 
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -211,17 +210,7 @@ class Trainer:
                    unit="step", disable=(None if cfg.progress is None else not cfg.progress) if main else True,
                    dynamic_ncols=True, leave=False)
         t0 = time.time()
-        # Ctrl-C / SIGTERM: finish the current step, write a checkpoint, then stop
-        # (a second Ctrl-C stops at once). Only the main thread may install handlers.
-        stop_signals: list[int] = []
-        old_handlers = {}
-        if threading.current_thread() is threading.main_thread():
-            def on_signal(signum, frame):
-                if stop_signals:
-                    raise KeyboardInterrupt
-                stop_signals.append(signum)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, on_signal)
+        stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
             while self.step < total and not self.stopped_early and not self.should_stop:
                 perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
@@ -278,8 +267,7 @@ class Trainer:
                     if self.stopped_early:
                         break
         finally:
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
+            restore_signals()
             bar.close()
             if self._log_file is not None:
                 self._log_file.close()

@@ -21,8 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from ...errors import DataError, TrainingDivergedError
 from ...train.checkpoint import load_checkpoint, save_checkpoint
 from ...train.config import TrainConfig
 from ...train.schedule import make_optimizer, make_scheduler
+from ...train.signals import install_stop_handlers
 from ...train.trainer import CHECKPOINT_DIR, METRICS_FILE, _mix, resolve_data
 
 SAMPLES_DIR = "samples"
@@ -207,15 +206,7 @@ class AdversarialTrainer:
         bar = tqdm(total=total, initial=self.step, desc=f"train {model.model_type}", unit="step",
                    disable=(None if cfg.progress is None else not cfg.progress), dynamic_ncols=True, leave=False)
         t0 = time.time()
-        stop_signals: list[int] = []
-        old_handlers = {}
-        if threading.current_thread() is threading.main_thread():
-            def on_signal(signum, frame):
-                if stop_signals:
-                    raise KeyboardInterrupt
-                stop_signals.append(signum)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, on_signal)
+        stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
             while self.step < total and not self.should_stop:
                 g = torch.Generator().manual_seed(_mix(cfg.seed, 31337, self.step))
@@ -270,8 +261,7 @@ class AdversarialTrainer:
                     where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
                     raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
         finally:
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
+            restore_signals()
             bar.close()
             if self._log_file is not None:
                 self._log_file.close()
