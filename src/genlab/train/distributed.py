@@ -55,3 +55,11 @@ def mean_logs(logs: dict[str, float]) -> dict[str, float]:
     dist.all_reduce(t)
     t /= dist.get_world_size()
     return dict(zip(keys, t.tolist()))
+
+
+def teardown() -> None:
+    """Leave the process group after a finished run: every rank waits for the others, then
+    the group is destroyed (a process that exits with a live gloo group can abort)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -276,6 +276,8 @@ class Trainer:
 
         if cfg.patience is not None and best_state is not None:
             model.load_state_dict(best_state)
+        if world > 1:
+            distributed.teardown()
         model.eval()
         model.on_fit_end(train_ds)
         model.fitted = True
