@@ -209,3 +209,32 @@ def test_autoencoder_and_table_runs(tmp_path):
     page = (run.path / "report.html").read_text()
     assert (run.path / "figures" / "table_samples.png").is_file()
     assert "Real vs generated" in page and "Samples</h2>" not in page
+
+
+def test_sequence_runs_show_text_samples(tmp_path):
+    from genlab.runs import train_run
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 60)
+    run = train_run("lstm", str(corpus), out=tmp_path / "lm", train={"epochs": 1, "progress": False},
+                    model_config={"hidden": 16, "layers": 1}, data_options={"block_size": 32})
+    html = (run.path / "report.html").read_text()
+    assert '<pre class="sample">' in html and "Real vs generated columns" not in html
+
+
+def test_music_runs_show_compositions(tmp_path):
+    import torch
+
+    import genlab
+    from genlab.data.dataset import Dataset
+    from genlab.pipelines.music import VOCAB
+    from genlab.report.html import _sequence_samples_html
+    from genlab.runs import Run
+
+    x = torch.randint(3, len(VOCAB), (40, 17), generator=torch.Generator().manual_seed(0))
+    ds = Dataset(x, kind="sequence", meta={"tokenizer": {"tokenizer": "word", "vocab": list(VOCAB)}})
+    model = genlab.models.LSTM(hidden=8, layers=1).fit(ds, {"epochs": 1, "progress": False})
+    (tmp_path / "run.json").write_text("{}")
+    html = _sequence_samples_html(Run(tmp_path), model, 0, n=2)
+    assert html.count("<audio controls") == 2 and "piece_1.mid" in html
+    assert (tmp_path / "figures" / "music" / "piece_0.wav").is_file()

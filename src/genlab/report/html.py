@@ -45,6 +45,7 @@ img{max-width:100%;border:1px solid #e3e5e8}img.grid{image-rendering:pixelated}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:13px;color:#fff}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:8px 0;font-size:14px}
 code{background:#f3f4f6;padding:1px 4px;border-radius:3px;font-size:13px}
+pre.sample{background:#f6f7f9;border:1px solid #e3e5e8;padding:8px 12px;white-space:pre-wrap;font-size:13px}
 """
 _STATUS_COLOURS = {"finished": "#2e7d32", "running": "#1565c0", "diverged": "#c62828",
                    "interrupted": "#ef6c00"}
@@ -280,6 +281,34 @@ def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None) -> str:
     return out
 
 
+def _sequence_samples_html(run: Run, model: Any, seed: int, n: int = 3) -> str:
+    """Samples of a sequence model: pieces of music (piano roll + audio player + MIDI link,
+    files under figures/music/) for a music model, else generated text."""
+    import torch
+
+    try:
+        from ..pipelines.music import Composer, is_music_model
+
+        g = torch.Generator().manual_seed(seed)
+        if is_music_model(model):
+            paths = Composer(model)(n, out=run.path / "figures" / "music", generator=g)
+            parts = ["<h2>Compositions</h2>"]
+            for i in range(n):
+                base = run.path / "figures" / "music" / f"piece_{i}"
+                rel = f"figures/music/piece_{i}"
+                parts.append(f"<figure>{_img(base.with_suffix('.png'), f'piece {i}', pixelated=False)}"
+                             f"<figcaption><audio controls preload=\"none\" src=\"{rel}.wav\"></audio> "
+                             f"<a href=\"{rel}.mid\">MIDI</a> (piece {i}, seed {seed})</figcaption></figure>")
+            if not paths:
+                parts.append(_note("the model produced no notes"))
+            return "".join(parts)
+        texts = model.samples_to_text(model.sample(n, generator=g))
+        body = "".join(f"<pre class=\"sample\">{_esc(t)}</pre>" for t in texts)
+        return f"<h2>Samples</h2>{body}<p class=\"sub\">{n} samples (seed {seed}, temperature 1).</p>"
+    except Exception as e:  # noqa: BLE001 - a report shows what it can
+        return "<h2>Samples</h2>" + _note(f"could not draw samples: {type(e).__name__}: {e}")
+
+
 def _evaluation_html(run: Run) -> str:
     """The sample-based evaluation written by ``genlab evaluate`` (eval.json "evaluation"):
     one row per score with the real-vs-real floor and the feature space, then its figures."""
@@ -360,6 +389,8 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
 
             for t, p, c in bayesnet_figures(run, model, test):
                 figs.add(t, lambda p=p, c=c: (p, c), pixelated=False)
+        elif hasattr(model, "samples_to_text"):  # sequence models: text or music
+            figs.parts.append(_sequence_samples_html(run, model, seed))
         elif len(shape) == 3:
             figs.add("Samples", lambda: _sample_figure(run, model, test, n_samples, seed))
             if test is not None and hasattr(model, "reconstruct"):
