@@ -44,3 +44,25 @@ def load_checkpoint(folder: str | Path) -> dict[str, Any] | None:
             f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); "
             "delete it to restart training from scratch"
         ) from None
+
+
+def open_metrics_log(path: str | Path, resumed_step: int | None) -> tuple[Any, list[dict[str, Any]]]:
+    """Open a run's ``metrics.jsonl`` for appending.
+
+    A fresh run (``resumed_step is None``) starts an empty log. A resumed run keeps the
+    rows up to the checkpoint's step and drops the ones the checkpoint never saw, so the
+    log of a resumed run equals that of an uninterrupted one.
+
+    Returns:
+        ``(file, rows kept)``.
+    """
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    if resumed_step is not None and path.exists():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        history = [r for r in rows if r.get("step", 0) <= resumed_step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    return open(path, "a" if resumed_step is not None else "w"), history

@@ -23,7 +23,7 @@ from .._threads import set_threads
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, open_metrics_log, save_checkpoint
 from .config import TrainConfig
 from .schedule import make_optimizer, make_scheduler
 from .signals import install_stop_handlers
@@ -182,13 +182,10 @@ class Trainer:
         if world > 1:  # every rank starts from rank 0's weights (DDP broadcasts them)
             net = torch.nn.parallel.DistributedDataParallel(model)
         if self.run_dir is not None and main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.run_dir / METRICS_FILE
-            if ckpt is not None and log_path.exists():  # drop rows the checkpoint never saw
-                rows = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
-                self.history = [r for r in rows if r.get("step", 0) <= self.step]
-                log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
-            self._log_file = open(log_path, "a" if ckpt is not None else "w")
+            self._log_file, kept = open_metrics_log(self.run_dir / METRICS_FILE,
+                                                    None if ckpt is None else self.step)
+            if ckpt is not None:
+                self.history = kept
             if cfg.tensorboard is not False:
                 try:
                     from torch.utils.tensorboard import SummaryWriter

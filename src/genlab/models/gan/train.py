@@ -29,7 +29,7 @@ import torch
 
 from ..._threads import set_threads
 from ...errors import DataError, TrainingDivergedError
-from ...train.checkpoint import load_checkpoint, save_checkpoint
+from ...train.checkpoint import load_checkpoint, open_metrics_log, save_checkpoint
 from ...train.config import TrainConfig
 from ...train.schedule import make_optimizer, make_scheduler
 from ...train.signals import install_stop_handlers
@@ -163,13 +163,10 @@ class AdversarialTrainer:
 
         self._log_file = None
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.run_dir / METRICS_FILE
-            if ckpt is not None and log_path.exists():  # drop rows the checkpoint never saw
-                rows = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
-                self.history = [r for r in rows if r.get("step", 0) <= self.step]
-                log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
-            self._log_file = open(log_path, "a" if ckpt is not None else "w")
+            self._log_file, kept = open_metrics_log(self.run_dir / METRICS_FILE,
+                                                    None if ckpt is None else self.step)
+            if ckpt is not None:
+                self.history = kept
 
         def checkpoint() -> None:
             if ckpt_dir is not None:
