@@ -77,6 +77,8 @@ def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
                          "weighted_min_fill, min_size or min_weight")
     if heuristic in ("min_fill", "min_size"):
         return _order_bitset(scopes, eliminate, heuristic)
+    if heuristic == "min_weight":
+        return _order_bitset(scopes, eliminate, heuristic, card)
     adj: dict[int, set[int]] = {}
     for s in scopes:
         for v in s:
@@ -117,14 +119,16 @@ def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
     return order
 
 
-def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heuristic: str
-                  ) -> list[int]:
-    """``min_fill`` / ``min_size`` with neighbour sets as integer bit masks (variables
-    relabelled in id order, so ties still break on the id): the same order as the set-based
-    loop, several times faster on the small graphs of single queries."""
+def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heuristic: str,
+                  card: Sequence[int] | np.ndarray | None = None) -> list[int]:
+    """``min_fill`` / ``min_size`` / ``min_weight`` with neighbour sets as integer bit masks
+    (variables relabelled in id order, so ties still break on the id): the same order as
+    the set-based loop, several times faster on the small graphs of single queries.
+    ``min_weight`` compares exact integer products of the neighbours' cardinalities."""
     scopes = [tuple(s) for s in scopes]
     ids = sorted({v for s in scopes for v in s} | set(eliminate))
     loc = {v: k for k, v in enumerate(ids)}
+    cards = [int(card[v]) for v in ids] if heuristic == "min_weight" else []
     adj = [0] * len(ids)
     for s in scopes:
         m = 0
@@ -140,6 +144,13 @@ def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heu
         nb = adj[k]
         if heuristic == "min_size":
             return nb.bit_count()
+        if heuristic == "min_weight":
+            w, rest = 1 if nb else 0, nb
+            while rest:
+                low = rest & -rest
+                w *= cards[low.bit_length() - 1]
+                rest ^= low
+            return w
         c, rest = 0, nb
         while rest:
             low = rest & -rest

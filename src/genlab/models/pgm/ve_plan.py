@@ -18,6 +18,9 @@ except ImportError:  # pragma: no cover - older numpy
     _c_einsum = np.einsum
 from .factors import elimination_order, induced_width
 
+# a query whose plan iterates over more table entries than this tries its own order too
+REORDER_COST = 4096
+
 def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     """Which tables a query ``p(q | ev)`` needs, and the elimination order; cached per
     (query, evidence variables, heuristic) pattern.
@@ -88,17 +91,30 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
            "order": order, "q": [loc[v] for v in q], "local": local,
            "steps": None, "final": None}
     if local:
-        got["steps"], got["final"] = _symbolic_steps([u[2] for u in got["use"]], order)
+        lscopes = [u[2] for u in got["use"]]
+        lcard = [int(bn.cardinalities[v]) for v in comp]
+        got["steps"], got["final"], cost = _symbolic_steps(lscopes, order, lcard)
+        got["cost"] = got["global_cost"] = cost
+        if cost > REORDER_COST:
+            # The whole-network order can be far from the best one for this pruned graph
+            # (insurance: intermediate tables of 7 variables); a large query is worth a
+            # per-query min-weight order, kept if it does less einsum work.
+            alt = elimination_order(lscopes, order, lcard, heuristic="min_weight")
+            steps, final, alt_cost = _symbolic_steps(lscopes, alt, lcard)
+            if alt_cost < cost:
+                got["order"], got["steps"], got["final"], got["cost"] = alt, steps, final, alt_cost
     if len(plans) > 4096:
         plans.clear()
     plans[key] = got
     return got
 
 
-def _symbolic_steps(scopes: list[tuple], order: Sequence[int]) -> tuple[list, list]:
+def _symbolic_steps(scopes: list[tuple], order: Sequence[int], card: Sequence[int]
+                    ) -> tuple[list, list, int]:
     """The bucket elimination of ``order`` over factor ``scopes`` (labels < 52), worked out
     once on the scopes alone: ``steps`` of ``(input slots, their subscripts, output
-    subscripts)``; the new table goes to the next slot. ``final``: slots left at the end."""
+    subscripts)``; the new table goes to the next slot. ``final``: slots left at the end.
+    ``cost``: the entries the einsum calls iterate over (output size x eliminated card)."""
     slots = list(scopes)
     alive = [True] * len(slots)
     where: dict[int, list[int]] = {}
@@ -106,6 +122,7 @@ def _symbolic_steps(scopes: list[tuple], order: Sequence[int]) -> tuple[list, li
         for v in sc:
             where.setdefault(v, []).append(k)
     steps = []
+    cost = 0
     for v in order:
         idx = [k for k in where.pop(v, ()) if alive[k]]
         if not idx:
@@ -114,12 +131,16 @@ def _symbolic_steps(scopes: list[tuple], order: Sequence[int]) -> tuple[list, li
             alive[k] = False
         out = tuple(dict.fromkeys(u for k in idx for u in slots[k] if u != v))
         steps.append((idx, [slots[k] for k in idx], out))
+        c = card[v]
+        for u in out:
+            c *= card[u]
+        cost += c
         k = len(slots)
         slots.append(out)
         alive.append(True)
         for u in out:
             where[u].append(k)
-    return steps, [(k, slots[k]) for k in range(len(slots)) if alive[k]]
+    return steps, [(k, slots[k]) for k in range(len(slots)) if alive[k]], cost
 
 
 def _run_steps(tabs: list[np.ndarray], steps: list, final: list, q: list, *,
