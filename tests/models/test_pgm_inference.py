@@ -220,3 +220,25 @@ def test_large_queries_take_their_own_cheaper_order():
         assert cheaper > 0  # some queries did find a cheaper order of their own
     finally:
         ve_plan.REORDER_COST = old
+
+
+def test_query_batch_routes_and_agrees():
+    bn = read_bif("alarm")
+    x = bn.sample(20, generator=6)
+    rng = np.random.default_rng(3)
+    qs, evs = [], []
+    for r in range(20):
+        vs = rng.choice(len(bn.variables_), 4, replace=False)
+        evs.append({bn.variables_[v]: bn.states_[v][x[r, v]] for v in vs[1:]})
+        qs.append(bn.variables_[vs[0]])
+    evs[0] = None  # no evidence is allowed
+    ve = bn.query_batch(qs, evs, method="ve")
+    jt = bn.query_batch(qs, evs, method="jt")
+    auto = bn.query_batch(qs, evs)
+    assert bn._small_junction_tree()  # alarm's cliques hold 1,038 entries: the tree
+    for a, b, c in zip(ve, jt, auto):
+        assert np.allclose(a, b, atol=1e-9) and np.array_equal(b, c)
+    with pytest.raises(ValueError, match="evidence sets"):
+        bn.query_batch(qs, evs[:3])
+    with pytest.raises(ValueError, match="method"):
+        bn.query_batch(qs, evs, method="bp")
