@@ -29,6 +29,8 @@ CASES = {
     "lstm": ({"hidden": 16, "layers": 2, "dropout": 0.1, "bptt": 4}, "text_small"),
     "gru": ({"hidden": 16, "layers": 2}, "text_small"),
     "transformer": ({"d_model": 16, "layers": 2, "heads": 2}, "text_small"),
+    "seqvae": ({"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 2, "latent_dim": 4,
+                "dropout": 0.1, "word_dropout": 0.2, "kl_warmup_steps": 5}, "text_small"),
 }
 # extra variants of families worth running through the whole contract
 VARIANTS = {

@@ -141,6 +141,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         data_options = {"binarize": True} if args.binarize else {}
         if args.limit:
             data_options["limit"] = args.limit
+        data_options.update(_data_options(args.data_opt or []))
         run = train_run(cls.model_type, args.data, out=out, train=_train_config_dict(args, train_over),
                         model_config=model_over, data_options=data_options, command=sys.argv)
     from .train.distributed import is_main
@@ -148,6 +149,21 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     if is_main():
         _print_run_summary(run)
     return 0
+
+
+def _data_options(pairs: list[str]) -> dict[str, Any]:
+    """``--data-opt KEY=VALUE`` pairs -> dataset options; values are read as JSON when
+    they can be (``100000``, ``0.5``, ``true``, ``null``/``none``), else kept as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--data-opt takes KEY=VALUE (e.g. --data-opt n_train=50000), got {pair!r}")
+        try:
+            out[key.strip()] = None if raw.strip().lower() == "none" else json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
 
 
 def _print_run_summary(run: Any) -> None:
@@ -350,7 +366,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 # Modules that add commands: each has ``register(subparsers) -> {command: handler}``,
 # where ``handler(args) -> exit status`` (raise ``UsageError`` for command-line mistakes).
-PLUGINS: list[str] = ["genlab.cli_gan", "genlab.cli_sequence"]
+PLUGINS: list[str] = ["genlab.cli_gan", "genlab.cli_sequence", "genlab.cli_seqvae"]
 _PLUGIN_HANDLERS: dict[str, Any] = {}
 
 
@@ -368,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "--arch=conv --beta=2 --schedule=cosine --grad_clip=1 --weight_decay=1e-4); "
                        "see the config docstrings or ARCHITECTURE.md for every field.")
     s.add_argument("model", help="model name (genlab list models)")
-    s.add_argument("--data", help="dataset name (genlab list datasets) or a path: image folder, .npy/.npz, .csv")
+    s.add_argument("--data", help="dataset name (genlab list datasets) or a path: image folder, .npy/.npz, .csv, "
+                   ".txt, .smi (molecules)")
     s.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", dest="batch_size", type=int)
@@ -379,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", help='on-the-fly augmentation, e.g. "flip,shift:2,rotate:10,noise:0.05"')
     s.add_argument("--binarize", action="store_true", help="threshold images at 0.5 (for Bernoulli likelihoods)")
     s.add_argument("--limit", type=int, help="use only the first N examples of each split")
+    s.add_argument("--data-opt", dest="data_opt", action="append", metavar="KEY=VALUE",
+                   help="a dataset option, repeatable (e.g. --data-opt n_train=50000 --data-opt augment=2)")
     s.add_argument("--seed", type=int)
     s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

@@ -10,6 +10,7 @@ the first ``limit`` examples of each split, after splitting, for quick runs).
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import inspect
 import os
@@ -24,6 +25,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .dataset import Dataset
 from .loaders import load_array, load_image_folder, load_table
+from . import molecule_files, molecules  # noqa: F401  (molecules registers the MOSES datasets)
 from . import text  # noqa: F401  (registers the text and music corpora)
 from . import toy  # noqa: F401  (registers the ring8 and grid25 toy datasets)
 
@@ -283,25 +285,36 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
         what = f"CSV file {path}"
     else:
         raise DataError(f"don't know how to load {path}: use a folder of images, a .npy/.npz "
-                        "array or a .csv table")
+                        "array, a .csv table, a .txt text or a .smi/.csv file of SMILES")
     ds = _call(fn, what, options, extra=_PATH_COMMON)
     if options.get("binarize") and ds.kind != "image":
         raise DataError(f"binarize applies to images, but {path} holds a table")
     return ds
 
 
+def _is_molecule_file(path: Path, options: dict[str, Any]) -> bool:
+    """A ``.smi`` file, or a ``.csv`` with a ``smiles`` column (or molecule options)."""
+    suffix = path.suffix.lower()
+    return suffix == ".smi" or (suffix == ".csv" and path.is_file() and (
+        "representation" in options or "column" in options
+        or molecule_files.smiles_column(path) is not None))
+
+
 def load_splits(name_or_path: str | os.PathLike, **options: Any) -> dict[str, Dataset]:
     """Train/val/test splits of a registered dataset or of user data at a path.
 
     A registered name wins over a file or folder of the same name. User data has no
-    predefined split, so it gets a deterministic 80/10/10 split (seed 0).
+    predefined split, so it gets a deterministic 80/10/10 split (seed 0). Molecules
+    (a ``.smi`` file, or a ``.csv`` with a ``smiles`` column) become token rows, see
+    ``genlab.data.molecule_files.smiles_file_splits``.
 
     Args:
         name_or_path: a registered name (see ``genlab.list_datasets()``) or a path to a
             folder of images, a ``.npy``/``.npz`` file or a ``.csv`` file.
         **options: dataset options (``binarize``, ``limit``, ``root``) or loader options
             (``size``, ``channels``, ``on_error``, ``key``, ``label``, ``clean``,
-            ``drop_text``, ``delimiter``) plus ``binarize`` / ``limit``.
+            ``drop_text``, ``delimiter``; for molecules ``representation``, ``column``,
+            ``augment``, ``max_len``) plus ``binarize`` / ``limit``.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}``.
@@ -316,6 +329,8 @@ def load_splits(name_or_path: str | os.PathLike, **options: Any) -> dict[str, Da
         from .text import text_file_splits
 
         return text_file_splits(path, **options)
+    if _is_molecule_file(path, options):
+        return _call(functools.partial(molecule_files.smiles_file_splits, path), f"SMILES file {path}", options)
     ds = _load_path(path, options)
     return _finish(_three_way(ds, USER_FRACTIONS), options.get("binarize", False),
                    options.get("limit"))
@@ -326,8 +341,9 @@ def load(name_or_path: str | os.PathLike, *, split: str = "train", **options: An
 
     Args:
         name_or_path: as in ``load_splits``.
-        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (everything unsplit; for
-            a registered dataset its splits concatenated in that order).
+        split: ``"train"``, ``"val"``, ``"test"`` (or another split the dataset has, e.g.
+            MOSES' ``"test_scaffolds"``) or ``"all"`` (everything unsplit; for a registered
+            dataset or a molecule file its train/val/test concatenated in that order).
         **options: as in ``load_splits``.
 
     Returns:
@@ -336,17 +352,20 @@ def load(name_or_path: str | os.PathLike, *, split: str = "train", **options: An
     Raises:
         DataError: unknown split, name or option, or bad data.
     """
-    if split not in (*SPLITS, "all"):
-        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or 'all'")
     if split != "all":
-        return load_splits(name_or_path, **options)[split]
+        splits = load_splits(name_or_path, **options)
+        if split not in splits:  # most datasets have train/val/test; MOSES adds test_scaffolds
+            raise DataError(f"unknown split {split!r}; choose one of {', '.join(splits)} or 'all'")
+        return splits[split]
     name, path = _resolve(name_or_path)
-    if name is not None:
-        parts = load_splits(name, **options)
+    if name is not None or _is_molecule_file(path, options):
+        parts = load_splits(name_or_path, **options)
         first = parts["train"]
         y = None if first.y is None else torch.cat([parts[s].y for s in SPLITS])
+        meta = dict(first.meta, split="all")
+        if all("items" in parts[s].meta for s in SPLITS):  # item rows (names, molecules)
+            meta["items"] = [t for s in SPLITS for t in parts[s].meta["items"]]
         return Dataset(torch.cat([parts[s].x for s in SPLITS]), y, kind=first.kind,
-                       name=first.name, classes=first.classes, columns=first.columns,
-                       meta=dict(first.meta, split="all"))
+                       name=first.name, classes=first.classes, columns=first.columns, meta=meta)
     ds = _load_path(path, options)
     return _finish({"all": ds}, options.get("binarize", False), options.get("limit"))["all"]

@@ -3,7 +3,8 @@ from .autoencoder import Autoencoder, AutoencoderConfig
 from .vae import VAE, VAEConfig
 from .gan import GAN, GANConfig, SRGAN, SRGANConfig
 from .sequence import GRU, LSTM, RNN, RecurrentConfig, Transformer, TransformerConfig
+from .seqvae import SeqVAE, SeqVAEConfig
 from . import pgm  # noqa: F401  (registers bayesnet, mrf, rbm)
 
 __all__ = ["Autoencoder", "AutoencoderConfig", "VAE", "VAEConfig", "GAN", "GANConfig", "SRGAN", "SRGANConfig", "RNN", "LSTM", "GRU", "Transformer",
-           "RecurrentConfig", "TransformerConfig"]
+           "RecurrentConfig", "TransformerConfig", "SeqVAE", "SeqVAEConfig"]

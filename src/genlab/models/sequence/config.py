@@ -11,6 +11,7 @@ import dataclasses
 from ...base import Config
 
 CELLS = ("rnn", "lstm", "gru")
+TOKENIZERS = ("auto", "char", "bpe", "word", "smiles", "selfies")
 
 
 def _need(cond: bool, cls: str, msg: str) -> None:
@@ -24,8 +25,9 @@ class SequenceConfig(Config):
 
     Attributes:
         data_shape: ``(T,)``, the window length of the training data (set at first fit).
-        tokenizer: ``"char"``, ``"bpe"`` or ``"word"`` (whitespace-separated symbols such
-            as music events; ``"auto"``: from the data).
+        tokenizer: ``"char"``, ``"bpe"``, ``"word"`` (whitespace-separated symbols such
+            as music events), ``"smiles"`` (atom-level SMILES tokens) or ``"selfies"``
+            (SELFIES symbols); ``"auto"``: from the data.
         vocab: token strings, specials ``<pad>``, ``<bos>``, ``<eos>`` first.
         merges: BPE merges as ``(left_id, right_id)`` pairs, in learned order.
         start: the token text that starts an unprompted sample (``"<bos>"`` for item
@@ -44,8 +46,8 @@ class SequenceConfig(Config):
 
     def _check_common(self) -> None:
         name = type(self).__name__
-        _need(self.tokenizer in ("auto", "char", "bpe", "word"), name,
-              f"tokenizer must be 'auto', 'char', 'bpe' or 'word', got {self.tokenizer!r}")
+        _need(self.tokenizer in TOKENIZERS, name,
+              f"tokenizer must be one of {', '.join(map(repr, TOKENIZERS))}, got {self.tokenizer!r}")
         _need(0 <= self.dropout < 1, name, f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.data_shape is not None:
             _need(len(self.data_shape) == 1 and self.data_shape[0] >= 2, name,

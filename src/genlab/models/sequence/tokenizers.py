@@ -1,4 +1,5 @@
-"""Tokenisers for the sequence family: characters, and byte-pair encoding (BPE).
+"""Tokenisers for the sequence family: characters, byte-pair encoding (BPE), whitespace
+words (music events) and molecule strings (atom-level SMILES, SELFIES symbols).
 
 Both are saved *inside the model config* as plain JSON (the vocabulary as a list of
 strings, BPE merges as pairs of token ids), so a saved model needs no pickle and no
@@ -12,11 +13,18 @@ user's corpus. Pre-tokenisation splits text into words with their leading space
 (``" ?[^\\s]+|\\s"``), so merges never cross word boundaries and every token is a literal
 substring: the round trip ``decode(encode(text)) == text`` is exact for any text whose
 characters are in the alphabet.
+
+Molecule tokenisers (``"smiles"``, ``"selfies"``) split with ``genlab.chem.tokens``: one
+token per atom, bond, branch or ring closure (``Cl``, ``[nH]``, ``%12``) or per SELFIES
+symbol (``[=C]``, ``[Ring1]``), so a model never has to learn that ``C`` followed by
+``l`` is chlorine; decoding concatenates tokens, as for characters.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
+
+from ...chem.tokens import tokenize_selfies, tokenize_smiles
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
@@ -186,25 +194,82 @@ class WordTokenizer(CharTokenizer):
         return " ".join(self.vocab[int(i)] for i in ids if keep_specials or int(i) >= len(SPECIALS))
 
 
+class SmilesTokenizer(CharTokenizer):
+    """Atom-level SMILES tokens (``genlab.chem.tokenize_smiles``), specials first.
+
+    Args:
+        vocab: the full vocabulary, specials first (as stored in the model config).
+    """
+
+    kind = "smiles"
+    split: Callable[[str], list[str]] = staticmethod(tokenize_smiles)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], *, alphabet: Iterable[str] = ()) -> "SmilesTokenizer":
+        """The sorted set of tokens in ``texts`` plus the tokens in ``alphabet``.
+
+        Args:
+            texts: molecule strings (e.g. every split of a data set, so held-out molecules
+                can be scored).
+            alphabet: extra tokens to include.
+        Raises:
+            ValueError: a string that does not tokenise (naming the position).
+        """
+        tokens: set[str] = set(alphabet)
+        for t in texts:
+            tokens.update(cls.split(t))
+        return cls([*SPECIALS, *sorted(tokens)])
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``; a token never seen in training raises ValueError naming it."""
+        tokens = self.split(text)
+        try:
+            return list(map(self.index.__getitem__, tokens))
+        except KeyError:
+            k = next(k for k, t in enumerate(tokens) if t not in self.index)
+            pos = sum(map(len, tokens[:k]))
+            name = "SMILES" if self.kind == "smiles" else "SELFIES"
+            raise ValueError(f"{name} token {tokens[k]!r} at position {pos} of {text!r} is not in the "
+                             f"tokenizer's vocabulary of {len(self.vocab)} tokens; the model never "
+                             "saw it in training") from None
+
+
+class SelfiesTokenizer(SmilesTokenizer):
+    """SELFIES symbols (``genlab.chem.tokenize_selfies``), specials first."""
+
+    kind = "selfies"
+    split = staticmethod(tokenize_selfies)
+
+
+CLASSES = {"char": CharTokenizer, "bpe": BPETokenizer, "word": WordTokenizer,
+           "smiles": SmilesTokenizer, "selfies": SelfiesTokenizer}  # kind -> class
+
 def from_config(kind: str, vocab: Sequence[str], merges: Sequence[Sequence[int]] = ()) -> CharTokenizer:
     """The tokenizer a model config describes."""
-    if kind == "char":
-        return CharTokenizer(vocab)
-    if kind == "bpe":
-        return BPETokenizer(vocab, merges)
-    if kind == "word":
-        return WordTokenizer(vocab)
-    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char' or 'bpe'")
+    if kind not in CLASSES:
+        raise ValueError(f"unknown tokenizer {kind!r}; choose one of {', '.join(CLASSES)}")
+    return BPETokenizer(vocab, merges) if kind == "bpe" else CLASSES[kind](vocab)
 
 
 def train_tokenizer(kind: str, texts: Sequence[str], *, vocab_size: int = 512,
                     alphabet: Iterable[str] = ()) -> CharTokenizer:
-    """Train a ``"char"`` or ``"bpe"`` tokenizer on ``texts`` (plus ``alphabet`` characters)."""
+    """Train a tokenizer of ``kind`` on ``texts``.
+
+    Args:
+        kind: ``"char"``, ``"bpe"``, ``"smiles"`` or ``"selfies"``.
+        texts: the training strings.
+        vocab_size: BPE vocabulary size (ignored by the other kinds).
+        alphabet: extra characters (char, BPE) or tokens (smiles, selfies) to include.
+    Returns:
+        The tokenizer.
+    """
     if kind == "char":
         return CharTokenizer.train([*texts, "".join(alphabet)])
     if kind == "bpe":
         return BPETokenizer.train(texts, vocab_size, alphabet=alphabet)
-    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char' or 'bpe'")
+    if kind in ("smiles", "selfies"):
+        return CLASSES[kind].train(texts, alphabet=alphabet)
+    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char', 'bpe', 'smiles' or 'selfies'")
 
 
 def char_counts(texts: Iterable[str]) -> Counter:
