@@ -40,3 +40,16 @@ def save(result: dict, path: str | Path) -> None:
               "commit": git_rev(), **result}
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+class Budget:
+    """A trainer callback that stops training after ``seconds`` of wall clock; ``steps``
+    counts the optimizer steps it saw."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.t0, self.steps = seconds, time.time(), 0
+
+    def on_step_end(self, trainer, logs):
+        self.steps += 1
+        if time.time() - self.t0 > self.seconds:
+            trainer.should_stop = True

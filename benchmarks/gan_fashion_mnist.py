@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import save
+from _common import Budget, save
 
 import torch
 
@@ -35,13 +35,6 @@ CONFIGS = {
 }
 
 
-class Budget:
-    def __init__(self, seconds: float):
-        self.seconds, self.t0 = seconds, time.time()
-
-    def on_step_end(self, trainer, logs):
-        if time.time() - self.t0 > self.seconds:
-            trainer.should_stop = True
 
 
 def main() -> None:

@@ -183,8 +183,12 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     test, train = splits["test"], splits["train"]
     if run.info.get("data") in ("ring8", "grid25"):
         return _evaluate_toy(run, model, test, n=n, seed=seed, report=report)
+    from ..pipelines.molecules import evaluate_molecule_run, is_molecule_data
+
+    if is_molecule_data(test):
+        return evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress, report=report)
     if test.kind != "image":
-        raise DataError("genlab evaluate scores image models and the ring8/grid25 toys; table "
+        raise DataError("genlab evaluate scores image models, molecule models and the ring8/grid25 toys; table "
                         "models get their test metrics in eval.json at the end of training")
     j = load_judge(judge) if judge else judge_for(run.info["data"])
     real = test.x[:n]

@@ -80,8 +80,18 @@ from ._modes import (  # noqa: E402,F401
     bits_per_dim, mode_coverage, nll_nats, toy_mode_metrics,
 )
 
+# Molecules (MOSES / GuacaMol, RDKit imported on first call): the math lives in
+# metrics/_mol_*.py, the public functions and the aggregate in metrics/molecules.py.
+from .molecules import (  # noqa: E402,F401
+    fcd, filters, fragment_similarity, internal_diversity, kl_score, moses_metrics, novelty,
+    property_distances, scaffold_similarity, snn, unique_at, validity,
+)
+
 __all__ = [
     "psnr", "roc_auc",
+    "validity", "unique_at", "novelty", "internal_diversity", "fcd", "snn",
+    "fragment_similarity", "scaffold_similarity", "filters", "property_distances", "kl_score",
+    "moses_metrics",
     "fid", "frechet_distance", "gaussian_stats", "kid", "mmd2_unbiased", "polynomial_kernel",
     "inception_score", "prdc", "memorization", "diversity", "mode_coverage",
     "toy_mode_metrics", "nll_nats", "bits_per_dim",

@@ -11,12 +11,16 @@ it with ``evaluate``; it never trains. The autoencoder applications:
   ``holdout_class_auc`` runs the one-class-held-out protocol.
 
 and ``SuperResolution`` (``"super-resolution"``): upscaling with a trained ``srgan``,
-PSNR/SSIM against bicubic interpolation.
+PSNR/SSIM against bicubic interpolation; ``MoleculeGenerator`` (``"molecule-generation"``):
+SMILES from a molecule model and their MOSES metrics; ``HillClimb`` (``"goal-directed"``):
+goal-directed molecule design (``molecule_design`` also holds property conditioning).
 """
 from .anomaly_detection import AnomalyDetector, holdout_class_auc
 from .compression import Compression
 from .denoising import Denoiser, ReconstructionPipeline, add_noise
+from .molecule_design import HillClimb
+from .molecules import MoleculeGenerator
 from .super_resolution import SuperResolution, ssim
 
 __all__ = ["AnomalyDetector", "Compression", "Denoiser", "ReconstructionPipeline",
-           "add_noise", "holdout_class_auc", "SuperResolution", "ssim"]
+           "add_noise", "holdout_class_auc", "HillClimb", "MoleculeGenerator", "SuperResolution", "ssim"]

@@ -302,11 +302,53 @@ def _sequence_samples_html(run: Run, model: Any, seed: int, n: int = 3) -> str:
             if not paths:
                 parts.append(_note("the model produced no notes"))
             return "".join(parts)
+        if getattr(model.config, "tokenizer", "") in ("smiles", "selfies"):
+            return _molecule_samples_html(run, model, g, seed)
         texts = model.samples_to_text(model.sample(n, generator=g))
         body = "".join(f"<pre class=\"sample\">{_esc(t)}</pre>" for t in texts)
         return f"<h2>Samples</h2>{body}<p class=\"sub\">{n} samples (seed {seed}, temperature 1).</p>"
     except Exception as e:  # noqa: BLE001 - a report shows what it can
         return "<h2>Samples</h2>" + _note(f"could not draw samples: {type(e).__name__}: {e}")
+
+
+def _molecule_samples_html(run: Run, model: Any, g: Any, seed: int, n: int = 24) -> str:
+    """Generated molecules drawn with RDKit (invalid ones as labelled empty cells), and for
+    a model with a latent space a decoded interpolation between two test molecules."""
+    from ..chem import canonical, save_grid
+    from ..pipelines.molecules import sample_smiles
+
+    smi = sample_smiles(model, n, generator=g, progress=False)
+    ok = [canonical(s) if s else None for s in smi]
+    path = save_grid(smi, run.figure("samples_molecules.png"), per_row=6, size=200,
+                     legends=[s if c else "" for s, c in zip(smi, ok)])
+    parts = [f"<h2>Generated molecules</h2><figure>{_img(path, 'generated molecules', pixelated=False)}"
+             f"<figcaption>{n} samples (seed {seed}, temperature 1): {sum(c is not None for c in ok)} valid."
+             "</figcaption></figure>"]
+    if hasattr(model, "interpolate"):
+        try:
+            items = run.data_splits(limit=2).get("test").meta["items"][:2]
+            texts = model.samples_to_text(model.interpolate(*_rep_of(model, items), 6))
+            from ..pipelines.molecules import _CONDITION
+
+            if model.config.tokenizer == "selfies":
+                from ..chem import from_selfies
+
+                texts = [from_selfies(_CONDITION.sub("", t)) for t in texts]
+            p = save_grid(texts, run.figure("interpolation_molecules.png"), per_row=6, size=200, legends=texts)
+            parts.append(f"<h2>Latent interpolation</h2><figure>{_img(p, 'interpolation', pixelated=False)}"
+                         f"<figcaption>Decoded points on the path between two test molecules ({items[0]} and "
+                         f"{items[1]}).</figcaption></figure>")
+        except Exception as e:  # noqa: BLE001 - a report shows what it can
+            parts.append(_note(f"could not interpolate: {type(e).__name__}: {e}"))
+    return "".join(parts)
+
+
+def _rep_of(model: Any, smiles: list[str]) -> list[str]:
+    if model.config.tokenizer != "selfies":
+        return smiles
+    from ..chem import to_selfies
+
+    return [to_selfies(s) for s in smiles]
 
 
 def _evaluation_html(run: Run) -> str:
