@@ -29,7 +29,9 @@ MODELS = {
     # name -> (model type, data set, model config)
     "smiles-lstm": ("lstm", "moses", {"hidden": 256, "layers": 2, "dropout": 0.0}),
     "selfies-lstm": ("lstm", "moses-selfies", {"hidden": 256, "layers": 2, "dropout": 0.0}),
-    "smiles-vae": ("seqvae", "moses", {}),
+    # MOSES's VAE shape (bi-GRU encoder, GRU decoder, small KL weight), narrower for a CPU budget
+    "smiles-vae": ("seqvae", "moses", {"enc_hidden": 256, "dec_hidden": 384, "dec_layers": 2, "latent_dim": 64,
+                                       "kl_warmup_steps": 500}),
 }
 # published MOSES rows (the figures; MOSES README / paper Table 2)
 PUBLISHED = {
