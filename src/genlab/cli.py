@@ -226,7 +226,12 @@ def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     x = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), **cond)
     out = Path(args.output) if args.output else None
     if hasattr(model, "samples_to_text"):  # sequence models: text to the terminal or a .txt file
-        texts = model.samples_to_text(x)
+        if getattr(model.config, "tokenizer", "") in ("smiles", "selfies"):  # molecules print as SMILES
+            from .pipelines.molecules import to_smiles
+
+            texts = to_smiles(model, x)
+        else:
+            texts = model.samples_to_text(x)
         if out is None or out.suffix == ".txt":
             if out is None:
                 for t in texts:
@@ -366,7 +371,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 # Modules that add commands: each has ``register(subparsers) -> {command: handler}``,
 # where ``handler(args) -> exit status`` (raise ``UsageError`` for command-line mistakes).
-PLUGINS: list[str] = ["genlab.cli_gan", "genlab.cli_sequence", "genlab.cli_seqvae"]
+PLUGINS: list[str] = ["genlab.cli_gan", "genlab.cli_sequence", "genlab.cli_seqvae", "genlab.cli_molecules"]
 _PLUGIN_HANDLERS: dict[str, Any] = {}
 
 

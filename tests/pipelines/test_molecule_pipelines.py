@@ -163,3 +163,29 @@ def test_genlab_evaluate_scores_a_molecule_run(tmp_path):
     assert ev["n_fake"] == 60 and {"eval_properties.png", "eval_molecules.png"} <= set(ev["figures"])
     assert (run.path / "figures" / "eval_molecules.png").stat().st_size > 1000
     assert (run.path / "report.html").is_file()
+
+
+def test_cli_sample_prints_smiles_and_design_writes_the_best(tmp_path, capsys):
+    from genlab.chem import to_mol
+    from genlab.cli import main
+
+    rng = np.random.default_rng(2)
+    chains = list(dict.fromkeys("".join(rng.choice(list("CCCCCCNO"), int(rng.integers(3, 9)))) for _ in range(600)))
+    smi = tmp_path / "mols.smi"
+    smi.write_text("\n".join(chains) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "lstm", "--data", str(smi), "--out", str(run), "--epochs", "6", "--hidden=32",
+                 "--layers=1"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "5"]) == 0
+    printed = capsys.readouterr().out.split("-" * 40 + "\n")
+    lines = [p.strip() for p in printed if p.strip() or p == "\n"]
+    assert len(printed) == 6 and sum(bool(l) and to_mol(l) is not None for l in lines) >= 3
+    out = tmp_path / "best.smi"
+    assert main(["design", str(run), "--objective", "logp", "--rounds", "2", "--n-samples", "100", "--keep", "20",
+                 "-o", str(out), "--top", "10"]) == 0
+    rows = [l.split("\t") for l in out.read_text().splitlines()]
+    assert 1 <= len(rows) <= 10 and all(to_mol(s) is not None for s, _ in rows)
+    scores = [float(v) for _, v in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert main(["design", str(run), "--objective", "taste"]) == 2
