@@ -57,15 +57,18 @@ def train(args) -> None:
     budget = Budget(args.budget_s)
     t0 = time.time()
     run_dir = OUT / args.name / "run"
+    before = json.loads((OUT / args.name / "train.json").read_text()) if args.resume else {"wall_s": 0, "steps": 0}
+    if args.resume:  # continue from the last checkpoint (the trainer restores weights, optimizer, step)
+        budget.steps = int(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["step"])
     model.fit(splits["train"], {"epochs": 100, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
                                 "val_fraction": 0, "progress": True, "seed": 0, "log_every": 50,
                                 "checkpoint_every": 500},
-              run_dir=run_dir, callbacks=[budget])
-    wall = time.time() - t0
+              run_dir=run_dir, callbacks=[budget], resume=args.resume)
+    wall = time.time() - t0 + before["wall_s"]
     model.save(OUT / args.name / "model")
     nll = float(model.nll_per_token(splits["test"].x[:2000])) if hasattr(model, "nll_per_token") else None
     info = {"name": args.name, "model_type": mtype, "data": data, "config": cfg, "n_train": len(splits["train"]),
-            "budget_s": args.budget_s, "wall_s": wall, "steps": budget.steps, "batch_size": args.batch_size,
+            "budget_s": args.budget_s + before.get("budget_s", 0), "wall_s": wall, "steps": budget.steps, "batch_size": args.batch_size,
             "molecules_seen": budget.steps * args.batch_size, "threads": args.threads, "lr": args.lr,
             "test_nll_per_token": nll, "params": sum(p.numel() for p in model.parameters())}
     (OUT / args.name / "train.json").write_text(json.dumps(info, indent=1))
@@ -119,6 +122,7 @@ def main() -> None:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--resume", action="store_true", help="continue NAME's run for another --budget-s")
     s = sub.add_parser("score")
     s.add_argument("name", choices=sorted(MODELS))
     s.add_argument("--n", type=int, default=30000)

@@ -143,6 +143,19 @@ def test_resume_with_other_settings_is_refused(tmp_path, digits_small):
             digits_small, {"epochs": 1, "lr": 0.1, "progress": False}, run_dir=tmp_path, resume=True)
 
 
+def test_a_callback_stop_checkpoints_its_step(tmp_path):
+    """A run stopped by a callback (e.g. a time budget) resumes from where it stopped."""
+    from genlab.train.checkpoint import load_checkpoint
+
+    class StopAt:
+        def on_step_end(self, trainer, logs):
+            trainer.should_stop = trainer.step >= 7
+
+    cfg = {"epochs": 50, "batch_size": 8, "checkpoint_every": 100, "progress": False, "val_fraction": 0}
+    Scalar().fit(table(), cfg, run_dir=tmp_path, callbacks=[StopAt()])
+    assert load_checkpoint(tmp_path / "checkpoints")["step"] == 7
+
+
 SCRIPT = textwrap.dedent("""
     import sys, time
     import torch, genlab

@@ -256,7 +256,8 @@ class Trainer:
                     if epoch_done:
                         self.epoch += 1
                         self.batch_in_epoch = 0
-                    if epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals:
+                    if (epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals
+                            or self.should_stop):  # a callback's stop (e.g. a time budget) keeps its step too
                         checkpoint()
                     if stop_signals:
                         where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
