@@ -53,13 +53,14 @@ def run(data: str, cfg: tuple[dict, dict], steps: int, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=["ring8", "grid25"])
     ap.add_argument("--steps-ring", type=int, default=3000)
     ap.add_argument("--steps-grid", type=int, default=10000)
     args = ap.parse_args()
     torch.set_num_threads(1)
     steps = {"ring8": args.steps_ring, "grid25": args.steps_grid}
     rows = []
-    for data in ("ring8", "grid25"):
+    for data in args.data:
         for name, cfg in CONFIGS.items():
             per_seed = [run(data, cfg, steps[data], s) for s in range(args.seeds)]
             for s, r in enumerate(per_seed):
@@ -77,7 +78,7 @@ def main() -> None:
         print(f"| {r['data']} | {r['config']} | {r['steps']} | {r['modes_mean']:.2f} / {r['of']} | "
               f"{', '.join(map(str, r['modes']))} | {r['hq_mean']:.3f} | {r['wall_s_mean']:.0f} |")
     save({"benchmark": "gan_toy", "net": {k: list(v) if isinstance(v, tuple) else v for k, v in NET.items()},
-          "rows": rows}, "benchmarks/out/gan_toy.json")
+          "rows": rows}, f"benchmarks/out/gan_toy_{'_'.join(args.data)}.json")
 
 
 if __name__ == "__main__":
