@@ -63,18 +63,7 @@ def parse_overrides(tokens: Sequence[str], *classes: type) -> list[dict[str, Any
     hints = [typing.get_type_hints(c) for c in classes]
     fields = [[f.name for f in dataclasses.fields(c)] for c in classes]
     out: list[dict[str, Any]] = [{} for _ in classes]
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if not tok.startswith("--"):
-            raise UsageError(f"unexpected argument {tok!r}")
-        key, _, val = tok[2:].partition("=")
-        key = key.replace("-", "_")
-        if not _:
-            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
-                raise UsageError(f"--{key} needs a value (--{key}=VALUE)")
-            i += 1
-            val = tokens[i]
+    for key, val in _pairs(tokens):
         for j, names in enumerate(fields):
             if key in names:
                 out[j][key] = _convert(val, hints[j][key], key)
@@ -86,6 +75,25 @@ def parse_overrides(tokens: Sequence[str], *classes: type) -> list[dict[str, Any
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean --{close[0]}?" if close else f"; known: {', '.join(known)}"
             raise UsageError(f"unknown option --{key}{hint}")
+    return out
+
+
+def _pairs(tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """``--key=value`` / ``--key value`` tokens -> ``[(key, raw value)]`` (dashes in keys
+    become underscores); anything else is a usage error."""
+    out, i = [], 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise UsageError(f"unexpected argument {tok!r}")
+        key, eq, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if not eq:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise UsageError(f"--{key} needs a value (--{key}=VALUE)")
+            i += 1
+            val = tokens[i]
+        out.append((key, val))
         i += 1
     return out
 
@@ -187,13 +195,7 @@ def _sample_kwargs(model: Any, tokens: list[str]) -> dict[str, Any]:
     accepted = {n: p for n, p in sig.parameters.items()
                 if p.kind == p.KEYWORD_ONLY and n not in ("generator",)}
     out: dict[str, Any] = {}
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if not tok.startswith("--"):
-            raise UsageError(f"unexpected argument {tok!r}")
-        key, eq, val = tok[2:].partition("=")
-        key = key.replace("-", "_")
+    for key, val in _pairs(tokens):
         if key not in accepted:
             import difflib
 
@@ -201,13 +203,7 @@ def _sample_kwargs(model: Any, tokens: list[str]) -> dict[str, Any]:
             hint = f"; did you mean --{close[0]}?" if close else (
                 f"; {type(model).__name__}.sample takes {', '.join('--' + a for a in accepted) or 'no options'}")
             raise UsageError(f"unknown option --{key}{hint}")
-        if not eq:
-            if i + 1 >= len(tokens):
-                raise UsageError(f"--{key} needs a value")
-            i += 1
-            val = tokens[i]
         out[key] = _convert(val, hints.get(key, str), key) if hints.get(key) not in (None, typing.Any) else val
-        i += 1
     return out
 
 

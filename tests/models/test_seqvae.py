@@ -213,10 +213,11 @@ def test_resumed_run_continues_the_schedule_bit_identically(names, tmp_path):
     cfg = {**TINY, "dropout": 0.1, "word_dropout": 0.25, "free_bits": 0.0}
     train = {**TRAIN, "epochs": 3, "checkpoint_every": 7, "log_every": 1}
     data = names["train"].subset(slice(0, 160))  # 5 steps per epoch: checkpoints at 5, 7, 10, 14, 15
+    # the run stopped by the callback at step 9 checkpoints there (mid-epoch) and resumes from it
     ref = SeqVAE(**cfg).fit(data, train, val=names["val"], run_dir=tmp_path / "ref")
     SeqVAE(**cfg).fit(data, train, val=names["val"], run_dir=tmp_path / "cut", callbacks=[_StopAt(9)])
     ckpt = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["step"] == 7 and int(ckpt["model"]["kl_step"]) == 7
+    assert ckpt["step"] == 9 and int(ckpt["model"]["kl_step"]) == 9
     resumed = SeqVAE(**cfg).fit(data, train, val=names["val"], run_dir=tmp_path / "cut", resume=True)
     a, b = ref.state_dict(), resumed.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
