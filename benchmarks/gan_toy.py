@@ -43,7 +43,7 @@ CONFIGS = {
 def run(data: str, cfg: tuple[dict, dict], steps: int, seed: int) -> dict:
     splits = load_splits(data)
     t = time.time()
-    m = GAN(**NET, **cfg[0]).fit(splits["train"], {**TRAIN, **cfg[1], "max_steps": steps, "seed": seed})
+    m = GAN(**{**NET, **cfg[0]}).fit(splits["train"], {**TRAIN, **cfg[1], "max_steps": steps, "seed": seed})
     wall = time.time() - t
     x = m.sample(2500, generator=torch.Generator().manual_seed(10_000 + seed))
     r = toy_mode_metrics(x, data)
@@ -53,6 +53,7 @@ def run(data: str, cfg: tuple[dict, dict], steps: int, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--only", default=None, help="run the configurations whose name contains this")
     ap.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=["ring8", "grid25"])
     ap.add_argument("--steps-ring", type=int, default=3000)
     ap.add_argument("--steps-grid", type=int, default=10000)
@@ -62,6 +63,8 @@ def main() -> None:
     rows = []
     for data in args.data:
         for name, cfg in CONFIGS.items():
+            if args.only and args.only not in name:
+                continue
             per_seed = [run(data, cfg, steps[data], s) for s in range(args.seeds)]
             for s, r in enumerate(per_seed):
                 print(f"  {data} {name} seed {s}: {r['modes']}/{r['of']} modes, hq {r['hq']:.3f}, {r['wall_s']:.0f} s",
