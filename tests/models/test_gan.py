@@ -347,3 +347,17 @@ def test_resume_with_other_settings_is_refused(tmp_path, digits_small):
     GAN(**TINY).fit(digits_small, {**FAST, "max_steps": 2}, run_dir=tmp_path)
     with pytest.raises(ValueError, match="different settings"):
         GAN(**TINY, loss="hinge").fit(digits_small, {**FAST, "max_steps": 2}, run_dir=tmp_path, resume=True)
+
+
+def test_a_callback_stop_checkpoints_its_step(tmp_path, digits_small):
+    from genlab.models.gan import GAN
+    from genlab.train.checkpoint import load_checkpoint
+
+    class StopAt:
+        def on_step_end(self, trainer, logs):
+            trainer.should_stop = trainer.step >= 3
+
+    GAN(arch="mlp", hidden=(16,), latent_dim=4).fit(
+        digits_small, {"epochs": 5, "batch_size": 32, "checkpoint_every": 100, "progress": False},
+        run_dir=tmp_path, callbacks=[StopAt()])
+    assert load_checkpoint(tmp_path / "checkpoints")["step"] == 3

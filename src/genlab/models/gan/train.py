@@ -252,8 +252,8 @@ class AdversarialTrainer:
                 for cb in self.callbacks:
                     if hasattr(cb, "on_step_end"):
                         cb.on_step_end(self, logs)
-                if self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals:
-                    checkpoint()
+                if self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals or self.should_stop:
+                    checkpoint()  # a callback's stop (e.g. a time budget) keeps its step too
                 if stop_signals:
                     where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
                     raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
