@@ -62,7 +62,7 @@ def train(args) -> None:
         budget.steps = int(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["step"])
     model.fit(splits["train"], {"epochs": 100, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
                                 "val_fraction": 0, "progress": True, "seed": 0, "log_every": 50,
-                                "checkpoint_every": 500},
+                                "checkpoint_every": args.checkpoint_every},
               run_dir=run_dir, callbacks=[budget], resume=args.resume)
     wall = time.time() - t0 + before["wall_s"]
     model.save(OUT / args.name / "model")
@@ -122,6 +122,7 @@ def main() -> None:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (resume needs the same)")
     t.add_argument("--resume", action="store_true", help="continue NAME's run for another --budget-s")
     s = sub.add_parser("score")
     s.add_argument("name", choices=sorted(MODELS))
