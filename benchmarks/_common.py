@@ -53,3 +53,20 @@ class Budget:
         self.steps += 1
         if time.time() - self.t0 > self.seconds:
             trainer.should_stop = True
+
+
+class WallAnneal(Budget):
+    """A ``Budget`` that also anneals the learning rate by wall clock: half a cosine from
+    ``lr`` to ``lr * final`` over ``seconds`` (a schedule in steps cannot know how many
+    steps a shared machine will allow)."""
+
+    def __init__(self, seconds: float, lr: float, final: float = 0.05):
+        super().__init__(seconds)
+        self.lr, self.final = lr, final
+
+    def on_step_end(self, trainer, logs):
+        import math
+
+        t = min((time.time() - self.t0) / self.seconds, 1.0)
+        trainer.set_lr(self.lr * (self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * t))))
+        super().on_step_end(trainer, logs)

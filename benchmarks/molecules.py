@@ -2,6 +2,7 @@
 beside the published MOSES rows (Polykovskiy et al. 2020).
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py train smiles-lstm --budget-s 1800
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py train smiles-lstm --resume --budget-s 3600 --anneal-from 1e-3
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py score smiles-lstm --n 30000 --n-jobs 2
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py table
 
@@ -20,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import Budget, save
+from _common import Budget, WallAnneal, save
 
 import torch
 
@@ -54,7 +55,7 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     splits = load_splits(data, n_train=args.n_train, n_eval=args.n_eval)
     model = genlab.MODELS.get(mtype)(**cfg)
-    budget = Budget(args.budget_s)
+    budget = WallAnneal(args.budget_s, args.anneal_from, final=0.05) if args.anneal_from else Budget(args.budget_s)
     t0 = time.time()
     run_dir = OUT / args.name / "run"
     before = json.loads((OUT / args.name / "train.json").read_text()) if args.resume else {"wall_s": 0, "steps": 0}
@@ -70,6 +71,7 @@ def train(args) -> None:
     info = {"name": args.name, "model_type": mtype, "data": data, "config": cfg, "n_train": len(splits["train"]),
             "budget_s": args.budget_s + before.get("budget_s", 0), "wall_s": wall, "steps": budget.steps, "batch_size": args.batch_size,
             "molecules_seen": budget.steps * args.batch_size, "threads": args.threads, "lr": args.lr,
+            "anneal": (before.get("anneal") or []) + ([{"from_lr": args.anneal_from, "budget_s": args.budget_s}] if args.anneal_from else []),
             "test_nll_per_token": nll, "params": sum(p.numel() for p in model.parameters())}
     (OUT / args.name / "train.json").write_text(json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
@@ -124,6 +126,9 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (resume needs the same)")
     t.add_argument("--resume", action="store_true", help="continue NAME's run for another --budget-s")
+    t.add_argument("--anneal-from", type=float, default=None,
+                   help="anneal the lr by wall clock from this value to 5%% of it over --budget-s "
+                        "(half cosine; a final phase of a resumed run)")
     s = sub.add_parser("score")
     s.add_argument("name", choices=sorted(MODELS))
     s.add_argument("--n", type=int, default=30000)

@@ -156,6 +156,40 @@ def test_a_callback_stop_checkpoints_its_step(tmp_path):
     assert load_checkpoint(tmp_path / "checkpoints")["step"] == 7
 
 
+def test_a_callback_can_set_the_lr_and_a_resume_keeps_it(tmp_path):
+    """``Trainer.set_lr`` from a callback changes the updates, the log and the checkpoint."""
+    from genlab.train.checkpoint import load_checkpoint
+
+    class Halve:
+        def on_step_end(self, trainer, logs):
+            if trainer.step == 4:
+                trainer.set_lr(0.05)
+            trainer.should_stop = trainer.step >= 8
+
+    cfg = {"epochs": 50, "batch_size": 8, "lr": 0.1, "optimizer": "sgd", "momentum": 0.0, "grad_clip": None, "checkpoint_every": 100,
+           "progress": False, "val_fraction": 0, "log_every": 1, "schedule": "constant"}
+    m, t = Scalar(), Trainer(cfg)
+    t.fit(m, table(), run_dir=tmp_path, callbacks=[Halve()])
+    lrs = [r["lr"] for r in t.history if r["split"] == "train"]
+    assert lrs[:4] == [0.1] * 4 and lrs[4:8] == [0.05] * 4
+    # plain SGD on (w-1)^2: w_{k+1} - 1 = (1 - 2 lr)(w_k - 1), from w_0 = 0
+    assert m.w.item() == pytest.approx(1 - 0.8 ** 4 * 0.9 ** 4, abs=1e-6)
+    ck = load_checkpoint(tmp_path / "checkpoints")
+    assert ck["scheduler"]["base_lrs"] == [0.05]
+
+    class Stop:
+        def on_step_end(self, trainer, logs):
+            trainer.should_stop = trainer.step >= 10
+
+    t2 = Trainer(cfg)
+    t2.fit(Scalar(), table(), run_dir=tmp_path, resume=True, callbacks=[Stop()])
+    assert [r["lr"] for r in t2.history if r["split"] == "train"][-2:] == [0.05, 0.05]
+    with pytest.raises(RuntimeError, match="while fit"):
+        Trainer(cfg).set_lr(0.1)
+    with pytest.raises(ValueError, match="positive"):
+        t2.set_lr(-1.0)
+
+
 SCRIPT = textwrap.dedent("""
     import sys, time
     import torch, genlab

@@ -71,6 +71,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | dict | None = None):
+        self.optimizer = self.scheduler = None
         self.config = TrainConfig.coerce(config)
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
@@ -176,6 +177,7 @@ class Trainer:
             self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
             self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
             best_state = ckpt["best_state"] or None
+        self.optimizer, self.scheduler = opt, sched  # callbacks may read or steer the lr (see set_lr)
 
         self._log_file = self._tb = None
         net = model
@@ -280,6 +282,22 @@ class Trainer:
         model.on_fit_end(train_ds)
         model.fitted = True
         return model
+
+    def set_lr(self, lr: float) -> None:
+        """Change the base learning rate from now on (a callback may anneal it by wall clock).
+
+        The schedule's factor still applies on top (``lr x factor(step)``); the new base is
+        part of the scheduler state, so a resumed run keeps it.
+        """
+        if self.scheduler is None:
+            raise RuntimeError("set_lr works only while fit() runs (from a callback)")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        sched = self.scheduler
+        sched.base_lrs = [lr] * len(sched.base_lrs)
+        for g, fn in zip(self.optimizer.param_groups, sched.lr_lambdas):
+            g["lr"] = lr * fn(sched.last_epoch)
+        sched._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def _end_of_epoch(self, model, val_ds, best_state, epoch_done: bool, total: int):
         cfg = self.config
