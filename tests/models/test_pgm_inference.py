@@ -205,9 +205,9 @@ def test_large_queries_take_their_own_cheaper_order():
     jt = JunctionTree(bn)
     x = bn.sample(30, generator=4)
     rng = np.random.default_rng(2)
-    old = ve_plan.REORDER_COST
+    old = ve_plan.REORDER_COST, ve_plan.REORDER_FIRST_COST
     try:
-        ve_plan.REORDER_COST = 0  # every query considers its own order
+        ve_plan.REORDER_COST = ve_plan.REORDER_FIRST_COST = 0  # every query tries its own order
         cheaper = 0
         for r in range(30):
             vs = rng.choice(len(bn.variables_), 4, replace=False)
@@ -219,7 +219,28 @@ def test_large_queries_take_their_own_cheaper_order():
             cheaper += plan["cost"] < plan["global_cost"]
         assert cheaper > 0  # some queries did find a cheaper order of their own
     finally:
-        ve_plan.REORDER_COST = old
+        ve_plan.REORDER_COST, ve_plan.REORDER_FIRST_COST = old
+
+
+def test_a_repeated_plan_is_reordered_on_its_second_use():
+    """A one-off query keeps the whole-network order; used again, its plan tries its own."""
+    from genlab.models.pgm import ve_plan
+
+    bn = read_bif("alarm")
+    jt = JunctionTree(bn)
+    old = ve_plan.REORDER_COST, ve_plan.REORDER_FIRST_COST
+    try:
+        ve_plan.REORDER_COST, ve_plan.REORDER_FIRST_COST = 0, 10**18
+        ev = {"HR": "HIGH", "BP": "LOW", "SAO2": "NORMAL"}
+        first = query(bn, "INTUBATION", ev)
+        (plan,) = bn._cache["ve_plans"].values()
+        assert not plan["reordered"] and plan["cost"] == plan["global_cost"]
+        again = query(bn, "INTUBATION", ev)
+        assert plan["reordered"] and plan["cost"] <= plan["global_cost"]
+        want = jt.query_batch(["INTUBATION"], [ev])[0]
+        assert np.allclose(first, want, atol=1e-12) and np.allclose(again, want, atol=1e-12)
+    finally:
+        ve_plan.REORDER_COST, ve_plan.REORDER_FIRST_COST = old
 
 
 def test_query_batch_routes_and_agrees():

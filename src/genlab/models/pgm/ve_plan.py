@@ -18,8 +18,39 @@ except ImportError:  # pragma: no cover - older numpy
     _c_einsum = np.einsum
 from .factors import elimination_order, induced_width
 
-# a query whose plan iterates over more table entries than this tries its own order too
+# A plan that iterates over more table entries than this also tries its own min-weight
+# order: at once when it is this large on first use, else when it is used a second time
+# (a one-off query would spend more planning than it saves; a repeated one earns it back).
 REORDER_COST = 4096
+REORDER_FIRST_COST = 65536
+
+
+def _static(bn) -> tuple:
+    """Per-network tables the planner reads (computed once per DAG): ancestor masks,
+    family masks, family tuples, per variable the mask of the tables that mention it,
+    the cardinalities and the whole-network order's rank of every variable."""
+    st = bn._cache.get("ve_static")
+    if st is None:
+        fam = _family_masks(bn)
+        famt = [(*ps, i) for i, ps in enumerate(bn.parents_)]
+        fac_of = [0] * len(famt)
+        for i, f in enumerate(famt):
+            for v in f:
+                fac_of[v] |= 1 << i
+        st = bn._cache["ve_static"] = (_ancestor_masks(bn), fam, famt, fac_of,
+                                       [int(c) for c in bn.cardinalities])
+    return st
+
+
+def _bits(m: int) -> list[int]:
+    """Set bit positions of ``m``, ascending."""
+    out = []
+    while m:
+        low = m & -m
+        out.append(low.bit_length() - 1)
+        m ^= low
+    return out
+
 
 def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     """Which tables a query ``p(q | ev)`` needs, and the elimination order; cached per
@@ -28,85 +59,90 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     1. Barren nodes (not ancestors of ``q`` or ``ev``) sum to one: dropped.
     2. Slicing the evidence out of the tables cuts the factor graph; only the connected
        component(s) holding ``q`` change the normalised posterior (the rest is a constant,
-       as d-separation says). Tables outside it are kept as ``~i`` (negative ids) for a
-       cheap check that the evidence does not contradict a single table.
+       as d-separation says). Tables outside it that hold evidence are kept in ``check``
+       for a cheap test that the evidence does not contradict a single table.
+    3. The order is the whole network's, restricted to the component (no search per
+       query); a costly plan also tries a min-weight order of its own (``REORDER_*``).
     """
     plans = bn._cache.setdefault("ve_plans", {})
     key = (q, ev, heuristic)
     got = plans.get(key)
     if got is not None:
+        if not got["reordered"] and got["cost"] > REORDER_COST:
+            _reorder(got)
         return got
-    anc = _ancestor_masks(bn)
-    m = 0
-    for v in (*q, *ev):
-        m |= anc[v]
-    keep = [i for i in range(m.bit_length()) if m >> i & 1]
-    fam = _family_masks(bn)
-    evm = 0
-    for v in ev:
-        evm |= 1 << v
-    comp = 0
+    anc, fam, famt, fac_of, card = _static(bn)
+    m = evm = qm = 0
     for v in q:
-        comp |= 1 << v
-    qm = comp
-    pending = [(i, fam[i] & ~evm) for i in keep]
-    pending = [(i, f) for i, f in pending if f]
-    inside_set = set()
-    grew = True
-    while grew:  # grow the query's component of the evidence-cut factor graph
-        grew, rest = False, []
-        for i, f in pending:
-            if f & comp:
-                inside_set.add(i)
-                if f & ~comp:
-                    comp |= f
-                    grew = True
-            else:
-                rest.append((i, f))
-        pending = rest
-    inside = [i for i in keep if i in inside_set]
-    use = [i if i in inside_set else ~i for i in keep]
-    scopes = {i: [v for v in (*bn.parents_[i], i) if not evm >> v & 1] for i in inside}
+        m |= anc[v]
+        qm |= 1 << v
+    for v in ev:
+        m |= anc[v]
+        evm |= 1 << v
+    # grow the query's component of the evidence-cut factor graph, variable by variable
+    comp = todo = qm
+    inside = 0
+    while todo:
+        low = todo & -todo
+        todo ^= low
+        f = fac_of[low.bit_length() - 1] & m & ~inside
+        inside |= f
+        while f:
+            lf = f & -f
+            f ^= lf
+            new = fam[lf.bit_length() - 1] & ~evm & ~comp
+            if new:
+                comp |= new
+                todo |= new
     em = comp & ~qm
-    elim = {v for v in range(em.bit_length()) if em >> v & 1}
+    cvars = _bits(comp)
+    local = len(cvars) <= 52
+    loc = {v: k for k, v in enumerate(cvars)} if local else {v: v for v in cvars}
+    use, lscopes = [], []
+    for i in _bits(inside):
+        f = famt[i]
+        if fam[i] & evm:
+            evpos = tuple(v if evm >> v & 1 else None for v in f)
+            sc = tuple(loc[v] for v in f if not evm >> v & 1)
+        else:
+            evpos, sc = None, tuple(loc[v] for v in f)
+        use.append((i, evpos, sc))
+        lscopes.append(sc)
+    check = [(i, tuple(v if evm >> v & 1 else None for v in famt[i]))
+             for i in _bits(m & ~inside) if fam[i] & evm]
     glob = _global_order(bn, heuristic)
-    if glob is not None and len(elim) <= 48:
-        order = [v for v in glob if em >> v & 1]
+    n_elim = len(cvars) - len(q)
+    if glob is not None and n_elim <= 48:
+        order = [loc[v] for v in glob if em >> v & 1]
     else:
-        order = elimination_order([tuple(scopes[i]) for i in inside], elim, bn.cardinalities,
-                                  heuristic=heuristic)
-    comp = sorted(elim | set(q))
-    local = len(comp) <= 52
-    loc = {v: k for k, v in enumerate(comp)} if local else {v: v for v in comp}
+        gorder = elimination_order([tuple(cvars[k] for k in sc) if local else sc for sc in lscopes],
+                                   _bits(em), bn.cardinalities, heuristic=heuristic)
+        order = [loc[v] for v in gorder]
+    got = {"use": use, "check": check, "order": order, "q": [loc[v] for v in q], "local": local,
+           "steps": None, "final": None, "reordered": True}
     if local:
-        order = [loc[v] for v in order]
-
-    def evpos(i: int):
-        if not fam[i] & evm:
-            return None
-        return tuple(v if evm >> v & 1 else None for v in (*bn.parents_[i], i))
-
-    got = {"use": [(i, evpos(i), tuple(loc[v] for v in scopes[i])) for i in inside],
-           "check": [(~i, evpos(~i)) for i in use if i < 0 and fam[~i] & evm],
-           "order": order, "q": [loc[v] for v in q], "local": local,
-           "steps": None, "final": None}
-    if local:
-        lscopes = [u[2] for u in got["use"]]
-        lcard = [int(bn.cardinalities[v]) for v in comp]
+        lcard = [card[v] for v in cvars]
         got["steps"], got["final"], cost = _symbolic_steps(lscopes, order, lcard)
         got["cost"] = got["global_cost"] = cost
-        if cost > REORDER_COST:
-            # The whole-network order can be far from the best one for this pruned graph
-            # (insurance: intermediate tables of 7 variables); a large query is worth a
-            # per-query min-weight order, kept if it does less einsum work.
-            alt = elimination_order(lscopes, order, lcard, heuristic="min_weight")
-            steps, final, alt_cost = _symbolic_steps(lscopes, alt, lcard)
-            if alt_cost < cost:
-                got["order"], got["steps"], got["final"], got["cost"] = alt, steps, final, alt_cost
+        got["lscopes"], got["lcard"], got["reordered"] = lscopes, lcard, False
+        if cost > REORDER_FIRST_COST:
+            _reorder(got)
     if len(plans) > 4096:
         plans.clear()
     plans[key] = got
     return got
+
+
+def _reorder(plan: dict) -> None:
+    """The whole-network order can be far from the best one for a pruned graph
+    (insurance: intermediate tables of 7 variables); try a min-weight order of the plan's
+    own and keep it if it does less einsum work."""
+    lscopes, lcard = plan["lscopes"], plan["lcard"]
+    alt = elimination_order(lscopes, plan["order"], lcard, heuristic="min_weight")
+    steps, final, cost = _symbolic_steps(lscopes, alt, lcard)
+    if cost < plan["cost"]:
+        plan["order"], plan["steps"], plan["final"], plan["cost"] = alt, steps, final, cost
+    plan["reordered"] = True
 
 
 def _symbolic_steps(scopes: list[tuple], order: Sequence[int], card: Sequence[int]
@@ -116,30 +152,47 @@ def _symbolic_steps(scopes: list[tuple], order: Sequence[int], card: Sequence[in
     subscripts)``; the new table goes to the next slot. ``final``: slots left at the end.
     ``cost``: the entries the einsum calls iterate over (output size x eliminated card)."""
     slots = list(scopes)
-    alive = [True] * len(slots)
+    masks = []
     where: dict[int, list[int]] = {}
     for k, sc in enumerate(slots):
+        m = 0
         for v in sc:
-            where.setdefault(v, []).append(k)
+            m |= 1 << v
+            if v in where:
+                where[v].append(k)
+            else:
+                where[v] = [k]
+        masks.append(m)
+    alive = [True] * len(slots)
     steps = []
     cost = 0
     for v in order:
-        idx = [k for k in where.pop(v, ()) if alive[k]]
+        ks = where.pop(v, None)
+        if not ks:
+            continue
+        idx = [k for k in ks if alive[k]]
         if not idx:
             continue
+        om = 0
         for k in idx:
             alive[k] = False
-        out = tuple(dict.fromkeys(u for k in idx for u in slots[k] if u != v))
-        steps.append((idx, [slots[k] for k in idx], out))
-        c = card[v]
-        for u in out:
-            c *= card[u]
-        cost += c
+            om |= masks[k]
+        om &= ~(1 << v)
         k = len(slots)
-        slots.append(out)
-        alive.append(True)
-        for u in out:
+        out, c, rest = [], card[v], om
+        while rest:  # the output's labels in ascending order, its size, its slot
+            low = rest & -rest
+            rest ^= low
+            u = low.bit_length() - 1
+            out.append(u)
+            c *= card[u]
             where[u].append(k)
+        cost += c
+        out = tuple(out)
+        steps.append((idx, [slots[j] for j in idx], out))
+        slots.append(out)
+        masks.append(om)
+        alive.append(True)
     return steps, [(k, slots[k]) for k in range(len(slots)) if alive[k]], cost
 
 
