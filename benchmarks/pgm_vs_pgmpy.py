@@ -103,6 +103,13 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     # fresh query plans each repeat: every query pays its planning, as a first query does
     res["genlab_ve_queries_s"], ve_ans = best_of(reps, lambda: [bn.query(q, e) for q, e in queries],
                                                  setup=lambda: bn._cache.pop("ve_plans", None))
+    # the same query patterns (query and evidence variables) with other evidence values:
+    # cached plans, as a program asking one question of many cases sees them
+    queries2 = []
+    for r, (q, e) in enumerate(queries):
+        row = x[len(queries) + r]
+        queries2.append((q, {k: bn.states_[bn.index(k)][row[bn.index(k)]] for k in e}))
+    res["genlab_ve_repeat_s"], ve2_ans = best_of(reps, lambda: [bn.query(q, e) for q, e in queries2])
     # query_batch(method="auto"): the junction tree when its cliques are small, else VE
     def clear():
         bn._cache.pop("ve_plans", None)
@@ -155,6 +162,20 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
         res["pgmpy_ve_extrapolated"] = done != len(queries)
     if best < float("inf"):
         res["pgmpy_ve_queries_s"] = best
+    best2 = float("inf")
+    for _ in range(reps if want("ve") else 0):
+        done, t0 = 0, time.perf_counter()
+        for (q, e), mine in zip(queries2, ve2_ans):
+            f = ve.query([q], evidence=e, show_progress=False)
+            st = f.state_names[q]
+            theirs = np.array([f.values[st.index(s)] for s in bn.states_[bn.index(q)]])
+            err = max(err, float(np.abs(theirs - mine).max()))
+            done += 1
+            if time.perf_counter() - t0 > pgmpy_cap_s:
+                break
+        best2 = min(best2, (time.perf_counter() - t0) * len(queries2) / done)
+    if best2 < float("inf"):
+        res["pgmpy_ve_repeat_s"] = best2
     res["pgmpy_vs_genlab_maxdiff"] = err
     if part == "main" and not only:
         bp = BeliefPropagation(pm)
@@ -211,6 +232,8 @@ def table(rows: list[dict], part: str) -> str:
             for op, pk, gk in [("BIF load", "pgmpy_load_s", "genlab_load_s"),
                                ("forward sample 100k", "pgmpy_sample_s", "genlab_sample_s"),
                                (f"{x['n_queries']} VE queries (genlab VE)", "pgmpy_ve_queries_s", "genlab_ve_queries_s"),
+                               (f"{x['n_queries']} VE queries, patterns seen before (new values)",
+                                "pgmpy_ve_repeat_s", "genlab_ve_repeat_s"),
                                (f"{x['n_queries']} queries (genlab batched JT)", "pgmpy_ve_queries_s", "genlab_jt_queries_s"),
                                (f"{x['n_queries']} queries (genlab query_batch auto: {x.get('batch_method')})",
                                 "pgmpy_ve_queries_s", "genlab_batch_s"),

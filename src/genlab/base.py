@@ -227,6 +227,11 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         fields). Default: none."""
         return {}
 
+    def on_fit_start(self, train_data: Any) -> None:
+        """Hook before the first step of a fresh fit of an untrained model (not on resume,
+        not when continuing a fitted one), after the weights are drawn: e.g. start parts
+        from a pretrained model. Default: nothing."""
+
     def on_fit_end(self, train_data: Any) -> None:
         """Hook after training (e.g. fit a latent density). Default: nothing."""
 

@@ -258,3 +258,68 @@ def test_works_unchanged_on_smiles_items():
     assert len(texts) == 4 and all(isinstance(t, str) for t in texts)
     assert torch.isfinite(model.log_prob(sp["test"], k=2, generator=gen())).all()
     assert model.interpolate("CCO", "c1ccccc1", 3).shape[0] == 3
+
+
+# ----------------------------------------------------------------------------- warm start
+@pytest.fixture(scope="module")
+def small_lm(names, tmp_path_factory):
+    torch.set_num_threads(1)
+    lm = genlab.MODELS.get("lstm")(hidden=32, layers=1).fit(
+        names["train"], {"epochs": 3, "batch_size": 32, "progress": False, "seed": 0})
+    path = tmp_path_factory.mktemp("lm") / "lm"
+    lm.save(path)
+    return lm, path
+
+
+WARM = {"dec_cell": "lstm", "embed_dim": 32, "dec_hidden": 32, "dec_layers": 1, "enc_hidden": 16,
+        "latent_dim": 4}
+
+
+def test_a_warm_started_decoder_begins_as_the_language_model(names, small_lm):
+    """With the LM copied in and the z inputs at zero, log p(x | z) is the LM's for any z."""
+    lm, path = small_lm
+    x = names["val"].x[:16]
+    vae = untrained_with(names["train"], **WARM)
+    vae.init_decoder(lm)
+    vae.eval()
+    z = torch.randn(len(x), 4, generator=gen(1)) * 3
+    got = vae._log_px(x, row_lengths(x), z).double()
+    assert torch.allclose(got, lm.log_prob(x), atol=1e-4)
+    # through fit(): a fresh fit copies decoder_from; the first step then starts from the LM
+    trainer = Trainer({**TRAIN, "epochs": 1, "max_steps": 1, "lr": 1e-9})
+    fitted = trainer.fit(SeqVAE(**WARM, decoder_from=str(path)), names["train"])
+    fitted.eval()
+    assert torch.allclose(fitted._log_px(x, row_lengths(x), z).double(), lm.log_prob(x), atol=1e-3)
+    rows = fitted.sample(4, generator=gen(2))
+    assert rows.shape[0] == 4 and len(fitted.samples_to_text(rows)) == 4
+
+
+def test_a_mismatched_language_model_is_refused_with_what_to_set(names, small_lm):
+    lm, _ = small_lm
+    vae = untrained_with(names["train"], **{**WARM, "dec_hidden": 48})
+    with pytest.raises(ValueError, match="dec_hidden=32"):
+        vae.init_decoder(lm)
+    vae = untrained_with(names["train"], **{**WARM, "dec_cell": "gru"})
+    with pytest.raises(ValueError, match="dec_cell=lstm"):
+        vae.init_decoder(lm)
+    with pytest.raises(ValueError, match="recurrent language model"):
+        vae.init_decoder(SeqVAE(**WARM))
+    with pytest.raises(ValueError, match="dec_cell"):
+        SeqVAEConfig(dec_cell="rnn")
+
+
+def test_an_lstm_decoder_saves_and_loads(names, tmp_path):
+    torch.set_num_threads(1)
+    vae = Trainer({**TRAIN, "epochs": 1}).fit(SeqVAE(**WARM), names["train"])
+    vae.save(tmp_path / "m")
+    back = genlab.load(tmp_path / "m")
+    x = names["val"].x[:8]
+    assert torch.equal(vae.sample(3, generator=gen(0)), back.sample(3, generator=gen(0)))
+    assert torch.allclose(vae.log_prob(x, k=2, generator=gen(0)), back.log_prob(x, k=2, generator=gen(0)))
+
+
+def untrained_with(train, **cfg):
+    tok = train.meta["tokenizer"]
+    torch.manual_seed(0)
+    return SeqVAE(data_shape=tuple(train.shape), tokenizer=tok["tokenizer"], vocab=tuple(tok["vocab"]),
+                  start=train.meta["start"], **cfg)

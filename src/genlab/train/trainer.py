@@ -138,6 +138,8 @@ class Trainer:
             if model.built and not model.fitted:
                 model.build()
         model._ensure_built(train_ds)
+        if ckpt is None and not model.fitted:
+            model.on_fit_start(train_ds)  # e.g. parts started from a pretrained model
         if getattr(model.config, "num_classes", 0) and train_ds.y is None:
             raise DataError(
                 f"{type(model).__name__} is conditional (num_classes="

@@ -41,6 +41,7 @@ class SeqVAEConfig(SequenceConfig):
         enc_layers: stacked encoder GRU layers.
         bidirectional: read the sequence both ways (the posterior sees the final state
             of each direction).
+        dec_cell: the decoder's recurrent cell, ``gru`` (MOSES) or ``lstm``.
         dec_hidden: units of the decoder GRU.
         dec_layers: stacked decoder GRU layers.
         latent_dim: size of ``z``.
@@ -56,6 +57,11 @@ class SeqVAEConfig(SequenceConfig):
             training objective, against posterior collapse (Kingma et al. 2016, "Improved
             Variational Inference with Inverse Autoregressive Flow"); 0: off.
         iwae_k: default importance samples for ``log_prob`` (``k=1`` is the ELBO).
+        decoder_from: a saved recurrent language model (a genlab model folder, e.g. the
+            ``lstm`` of ``genlab train lstm --data moses``) whose embedding, recurrent
+            layers and output layer start the decoder at the first ``fit`` (its inputs
+            from ``z`` start at zero, so training begins at the language model's
+            likelihood). Its cell, sizes and vocabulary must match this config.
         tie_weights: share the embedding and the output layer (needs ``embed_dim ==
             dec_hidden``).
     """
@@ -64,6 +70,7 @@ class SeqVAEConfig(SequenceConfig):
     enc_hidden: int = 256
     enc_layers: int = 1
     bidirectional: bool = True
+    dec_cell: str = "gru"
     dec_hidden: int = 512
     dec_layers: int = 3
     latent_dim: int = 128
@@ -73,12 +80,16 @@ class SeqVAEConfig(SequenceConfig):
     free_bits: float = 0.0
     iwae_k: int = 8
     tie_weights: bool = False
+    decoder_from: str | None = None
 
     def __post_init__(self) -> None:
         self._check_common()
         for name in ("embed_dim", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers",
                      "latent_dim", "iwae_k"):
             _need(_pos_int(getattr(self, name)), f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        _need(self.dec_cell in ("gru", "lstm"), f"dec_cell must be 'gru' or 'lstm', got {self.dec_cell!r}")
+        _need(self.decoder_from is None or (isinstance(self.decoder_from, str) and self.decoder_from),
+              f"decoder_from must be a model folder path, got {self.decoder_from!r}")
         _need(isinstance(self.bidirectional, bool),
               f"bidirectional must be true or false, got {self.bidirectional!r}")
         _need(0 <= self.word_dropout < 1, f"word_dropout must be in [0, 1), got {self.word_dropout!r}")

@@ -153,9 +153,11 @@ class SeqVAE(TorchGenerativeModel):
         self.encoder = nn.GRU(E, c.enc_hidden, c.enc_layers, batch_first=True, bidirectional=c.bidirectional,
                               dropout=c.dropout if c.enc_layers > 1 else 0.0)
         self.posterior = nn.Linear(dirs * c.enc_hidden, 2 * d)
-        self.z_to_state = nn.Linear(d, c.dec_layers * c.dec_hidden)
-        self.decoder = nn.GRU(E + d, c.dec_hidden, c.dec_layers, batch_first=True,
-                              dropout=c.dropout if c.dec_layers > 1 else 0.0)
+        parts = 2 if c.dec_cell == "lstm" else 1  # an LSTM starts from (h, c)
+        self.z_to_state = nn.Linear(d, parts * c.dec_layers * c.dec_hidden)
+        cell = nn.LSTM if c.dec_cell == "lstm" else nn.GRU
+        self.decoder = cell(E + d, c.dec_hidden, c.dec_layers, batch_first=True,
+                            dropout=c.dropout if c.dec_layers > 1 else 0.0)
         self.head = nn.Linear(c.dec_hidden, V)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         if c.tie_weights:
@@ -172,10 +174,57 @@ class SeqVAE(TorchGenerativeModel):
         mu, logvar = self.posterior(h.transpose(0, 1).reshape(len(x), -1)).chunk(2, dim=1)
         return mu, logvar.clamp(-30, 20)                                            # (B, d) each
 
-    def _initial_state(self, z: torch.Tensor) -> torch.Tensor:
+    def _initial_state(self, z: torch.Tensor):
         c = self.config
-        h = torch.tanh(self.z_to_state(z)).view(len(z), c.dec_layers, c.dec_hidden)
-        return h.transpose(0, 1).contiguous()                                       # (layers, B, H)
+        h = torch.tanh(self.z_to_state(z)).view(len(z), -1, c.dec_hidden)
+        h = h.transpose(0, 1).contiguous()                                          # (parts*layers, B, H)
+        if c.dec_cell == "lstm":
+            return h[:c.dec_layers].contiguous(), h[c.dec_layers:].contiguous()     # (h0, c0)
+        return h
+
+    def on_fit_start(self, train_data: Any) -> None:
+        """Start the decoder from ``config.decoder_from`` (a fresh fit only)."""
+        if self.config.decoder_from:
+            from ...base import load
+
+            self.init_decoder(load(self.config.decoder_from))
+
+    @torch.no_grad()
+    def init_decoder(self, lm: Any) -> None:
+        """Copy a trained recurrent language model (genlab's ``lstm`` / ``gru``) into the
+        decoder: embedding, recurrent layers, output layer. The decoder's input weights
+        for ``z`` and the map from ``z`` to the initial state start at zero, so the VAE
+        begins exactly as the language model (which ignores ``z``) and training teaches it
+        to use the code. Raises ``ValueError`` naming what differs."""
+        from ..sequence.recurrent import RecurrentLM
+
+        c = self.config
+        if not isinstance(lm, RecurrentLM) or not lm.built:
+            raise ValueError(f"init_decoder needs a trained recurrent language model (lstm/gru), "
+                             f"got {type(lm).__name__}")
+        lc = lm.config
+        want = {"dec_cell": (c.dec_cell, lm.cell), "dec_hidden": (c.dec_hidden, lc.hidden),
+                "dec_layers": (c.dec_layers, lc.layers), "embed_dim": (c.embed_dim, lc.embed_dim or lc.hidden)}
+        bad = {k: v for k, (mine, v) in want.items() if mine != v}
+        if bad:
+            raise ValueError(f"the language model's decoder shape differs: set "
+                             + ", ".join(f"{k}={v}" for k, v in bad.items()))
+        if tuple(lc.vocab) != tuple(c.vocab) or lc.tokenizer != c.tokenizer:
+            raise ValueError("the language model was trained with another vocabulary or tokenizer "
+                             "than this data's; train both on the same data set")
+        E = lm.embed.weight.shape[1]
+        self.embed.weight.copy_(lm.embed.weight)
+        for name, p in self.decoder.named_parameters():
+            src = getattr(lm.rnn, name)
+            if name == "weight_ih_l0":  # inputs: [token embedding | z]
+                p.zero_()
+                p[:, :E].copy_(src)
+            else:
+                p.copy_(src)
+        self.head.weight.copy_(lm.head.weight)
+        self.head.bias.copy_(lm.head.bias)
+        self.z_to_state.weight.zero_()
+        self.z_to_state.bias.zero_()
 
     def _decoder_input(self, ids: torch.Tensor, z: torch.Tensor, *, word_dropout: float = 0.0) -> torch.Tensor:
         emb = self.embed(ids)                                                       # (B, L, E)
