@@ -10,6 +10,8 @@ Encoding (all on a sixteenth-note grid):
 * chorale (four voices on an eighth-note grid): per step, soprano, alto, tenor, bass
   tokens, each ``p<midi>`` (a note starts), ``_`` (the previous note is held) or ``rest``.
 
+Modules: ``music_tokens`` (this encoding), ``music_io`` (files), ``music_metrics``; this one
+loads the corpora and holds the ``Composer`` pipeline, and re-exports the others.
 A piece decodes to notes ``(onset, duration, pitch)`` in sixteenths; ``write_midi`` writes a
 standard MIDI file by hand (format 0, no dependency), ``render_wav`` renders it with a
 small additive synthesiser (numpy, written with the stdlib ``wave``), ``piano_roll_png``
@@ -18,110 +20,29 @@ draws it. Parsing the music21 corpus needs ``pip install "genlab[music]"``.
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
-import wave
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ..errors import DataError
-from ..models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID, SPECIALS, WordTokenizer
+from ..models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID, SPECIALS
+from .music_io import piano_roll_png, render_wav, write_midi
+from .music_metrics import (estimate_key, in_key_share, music_metrics, nll_per_note,
+                            repetition_share)
+from .music_tokens import (DURATIONS, HIGH, KK_MAJOR, KK_MINOR, LOW, MAJOR, MINOR, VOCAB,
+                           Note, chorale_notes, chorale_tokens, ids_to_notes, melody_notes,
+                           melody_tokens, tokenizer)
 
-DURATIONS = (1, 2, 3, 4, 6, 8, 12, 16)
-LOW, HIGH = 36, 96
-VOCAB = (*SPECIALS, "rest", "_", *(f"p{m}" for m in range(LOW, HIGH + 1)), *(f"d{d}" for d in DURATIONS))
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-# Krumhansl-Kessler key profiles (major, minor) for key finding
-KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-MINOR = (0, 2, 3, 5, 7, 8, 10)
-Note = tuple  # (onset16, dur16, pitch)
-
-
-def tokenizer() -> WordTokenizer:
-    return WordTokenizer(VOCAB)
-
-
-def _snap(d16: float) -> int:
-    return min(DURATIONS, key=lambda d: (abs(d - d16), d))
-
-
-# ----------------------------------------------------------------------------- encode / decode
-def melody_tokens(events: Sequence[tuple[int | None, int]], transpose: int = 0) -> list[str] | None:
-    """``[(pitch or None, sixteenths), ...]`` -> tokens; ``None`` if a transposed pitch
-    leaves the range ``[36, 96]``."""
-    out = []
-    for pitch, dur in events:
-        if pitch is None:
-            out.append("rest")
-        else:
-            p = pitch + transpose
-            if not LOW <= p <= HIGH:
-                return None
-            out.append(f"p{p}")
-        out.append(f"d{_snap(dur)}")
-    return out
-
-
-def melody_notes(tokens: Iterable[str]) -> list[Note]:
-    """Tokens -> notes ``(onset, duration, pitch)``; stray tokens are skipped."""
-    notes, t, pending = [], 0, "missing"
-    for tok in tokens:
-        if tok == "rest" or tok.startswith("p"):
-            pending = tok
-        elif tok.startswith("d") and pending != "missing":
-            d = int(tok[1:])
-            if pending != "rest":
-                notes.append((t, d, int(pending[1:])))
-            t += d
-            pending = "missing"
-    return notes
-
-
-def chorale_tokens(voices: Sequence[Sequence[tuple[int | None, int]]], step: int = 2) -> list[str]:
-    """Four voices of ``(pitch or None, sixteenths)`` -> per-step S/A/T/B tokens."""
-    grids = []
-    for events in voices:
-        grid = []
-        for pitch, dur in events:
-            n = max(1, round(dur / step))
-            if pitch is None or not LOW <= pitch <= HIGH:
-                grid += ["rest"] * n
-            else:
-                grid += [f"p{pitch}"] + ["_"] * (n - 1)
-        grids.append(grid)
-    T = min(map(len, grids))
-    return [grids[v][t] for t in range(T) for v in range(len(grids))]
-
-
-def chorale_notes(tokens: Sequence[str], voices: int = 4, step: int = 2) -> list[Note]:
-    notes: list[list[int]] = []
-    current: list[list[int] | None] = [None] * voices
-    for i, tok in enumerate(tokens):
-        v, t = i % voices, (i // voices) * step
-        if tok.startswith("p"):
-            current[v] = [t, step, int(tok[1:])]
-            notes.append(current[v])
-        elif tok == "_" and current[v] is not None:
-            current[v][1] += step
-        else:
-            current[v] = None
-    return [tuple(n) for n in notes]
-
-
-def ids_to_notes(ids: Sequence[int], *, chorale: bool | None = None) -> list[Note]:
-    """Token ids (a model sample row) -> notes; the layout is guessed from the tokens."""
-    ids = [int(i) for i in ids]
-    if EOS_ID in ids:
-        ids = ids[:ids.index(EOS_ID)]
-    toks = [VOCAB[i] for i in ids if i >= len(SPECIALS) and i < len(VOCAB)]
-    if chorale is None:
-        chorale = "_" in toks or not any(t.startswith("d") for t in toks)
-    return chorale_notes(toks) if chorale else melody_notes(toks)
+__all__ = [  # the encoding, output and metrics live in music_tokens / music_io / music_metrics
+    "DURATIONS", "HIGH", "KK_MAJOR", "KK_MINOR", "LOW", "MAJOR", "MINOR", "VOCAB", "Note", "tokenizer",
+    "melody_tokens", "melody_notes", "chorale_tokens", "chorale_notes", "ids_to_notes",
+    "write_midi", "render_wav", "piano_roll_png",
+    "estimate_key", "in_key_share", "repetition_share", "music_metrics", "nll_per_note",
+    "folk_events", "chorale_voices", "sequences_to_splits", "folk_splits", "chorale_splits",
+    "is_music_model", "Composer", "write_samples",
+]
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -243,166 +164,6 @@ def chorale_splits(*, chorales: int | None = 100, max_steps: int = 64, limit: in
     voices = chorale_voices(chorales)
     pieces = [chorale_tokens(v) for v in voices]
     return sequences_to_splits(pieces, name="chorales", max_tokens=4 * max_steps, limit=limit)
-
-
-# ----------------------------------------------------------------------------- output
-def _varlen(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def write_midi(notes: Sequence[Note], path: str | Path, *, bpm: float = 120, program: int = 0) -> Path:
-    """A format-0 standard MIDI file (4 ticks per sixteenth = 16 per quarter)."""
-    path = Path(path)
-    ticks = 4
-    evs = []
-    for on, dur, pitch in notes:
-        evs.append((on * ticks, 1, 0x90, pitch, 80))
-        evs.append(((on + dur) * ticks, 0, 0x80, pitch, 0))
-    evs.sort(key=lambda e: (e[0], e[1]))
-    tempo = round(60_000_000 / bpm)
-    body = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + b"\x00" + bytes([0xC0, program])
-    t = 0
-    for time, _, kind, pitch, vel in evs:
-        body += _varlen(time - t) + bytes([kind, pitch, vel])
-        t = time
-    body += b"\x00\xff\x2f\x00"
-    data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 16) + b"MTrk" + struct.pack(">I", len(body)) + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def render_wav(notes: Sequence[Note], path: str | Path, *, bpm: float = 120, sr: int = 22050) -> Path:
-    """Render with a small additive synthesiser (4 decaying harmonics, short attack and
-    release) to 16-bit mono WAV."""
-    path = Path(path)
-    sec16 = 60.0 / bpm / 4
-    end = max((on + d for on, d, _ in notes), default=1)
-    out = np.zeros(int((end * sec16 + 0.5) * sr) + 1, dtype=np.float64)
-    for on, dur, pitch in notes:
-        n = int(dur * sec16 * sr)
-        t = np.arange(n + int(0.1 * sr)) / sr
-        f = 440.0 * 2 ** ((pitch - 69) / 12)
-        tone = sum(a * np.sin(2 * np.pi * f * h * t) for h, a in ((1, 1.0), (2, 0.5), (3, 0.25), (4, 0.12)))
-        env = np.minimum(1.0, t / 0.01) * np.exp(-3.0 * t)
-        env[n:] *= np.linspace(1, 0, len(t) - n)  # release
-        s = int(on * sec16 * sr)
-        out[s:s + len(t)] += (tone * env)[:len(out) - s]
-    peak = np.abs(out).max() or 1.0
-    pcm = (out / peak * 0.8 * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
-def piano_roll_png(notes: Sequence[Note], path: str | Path, *, title: str = "") -> Path:
-    """A piano-roll picture (time in beats against MIDI pitch)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3), dpi=80)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(111)
-    for on, dur, pitch in notes:
-        ax.add_patch(__import__("matplotlib.patches", fromlist=["Rectangle"]).Rectangle(
-            (on / 4, pitch - 0.4), dur / 4, 0.8, color="tab:blue"))
-    if notes:
-        ax.set_xlim(0, max(on + d for on, d, _ in notes) / 4)
-        ax.set_ylim(min(p for *_, p in notes) - 2, max(p for *_, p in notes) + 2)
-    ax.set_xlabel("beat"), ax.set_ylabel("MIDI pitch"), ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
-
-
-# ----------------------------------------------------------------------------- metrics
-def _hist(values: Iterable[int], bins: Sequence[int]) -> np.ndarray:
-    idx = {b: i for i, b in enumerate(bins)}
-    h = np.zeros(len(bins))
-    for v in values:
-        if v in idx:
-            h[idx[v]] += 1
-    return h / max(h.sum(), 1)
-
-
-def estimate_key(notes: Sequence[Note]) -> tuple[int, str]:
-    """Krumhansl-Schmuckler key finding: ``(tonic pitch class, "major"/"minor")``."""
-    pc = np.zeros(12)
-    for _, d, p in notes:
-        pc[p % 12] += d
-    best, key = -2.0, (0, "major")
-    for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(pc, np.roll(prof, tonic))[0, 1] if pc.std() > 0 else 0
-            if r > best:
-                best, key = r, (tonic, mode)
-    return key
-
-
-def in_key_share(notes: Sequence[Note]) -> float:
-    if not notes:
-        return float("nan")
-    tonic, mode = estimate_key(notes)
-    scale = {(tonic + s) % 12 for s in (MAJOR if mode == "major" else MINOR)}
-    return sum(p % 12 in scale for *_, p in notes) / len(notes)
-
-
-def repetition_share(notes: Sequence[Note], n: int = 4) -> float:
-    """Share of pitch-interval n-grams that occur earlier in the same piece (structure)."""
-    pitches = [p for *_, p in sorted(notes)]
-    iv = [b - a for a, b in zip(pitches, pitches[1:])]
-    grams = [tuple(iv[i:i + n]) for i in range(len(iv) - n + 1)]
-    if not grams:
-        return float("nan")
-    seen, rep = set(), 0
-    for g in grams:
-        rep += g in seen
-        seen.add(g)
-    return rep / len(grams)
-
-
-def music_metrics(generated: Sequence[Sequence[Note]], reference: Sequence[Sequence[Note]]) -> dict[str, float]:
-    """Distances of generated pieces to reference pieces (total variation, 0 = same):
-    pitch-class histogram and note-duration distribution; plus the in-key share and the
-    repetition share of each set, and notes per piece."""
-    def pcs(ps):
-        return _hist((p % 12 for piece in ps for *_, p in piece), range(12))
-
-    def durs(ps):
-        return _hist((d for piece in ps for _, d, _ in piece), DURATIONS)
-
-    def mean(f, ps):
-        v = [f(p) for p in ps if len(p) > 4]
-        return float(np.nanmean(v)) if v else float("nan")
-
-    return {
-        "pitch_class_tv": float(0.5 * np.abs(pcs(generated) - pcs(reference)).sum()),
-        "duration_tv": float(0.5 * np.abs(durs(generated) - durs(reference)).sum()),
-        "in_key_generated": mean(in_key_share, generated), "in_key_reference": mean(in_key_share, reference),
-        "repetition_generated": mean(repetition_share, generated),
-        "repetition_reference": mean(repetition_share, reference),
-        "notes_per_piece_generated": float(np.mean([len(p) for p in generated])) if generated else 0.0,
-        "notes_per_piece_reference": float(np.mean([len(p) for p in reference])) if reference else 0.0,
-    }
-
-
-def nll_per_note(model: Any, ds: Any) -> float:
-    """Held-out nats per note event (a melody event -- note or rest -- is a pitch/rest
-    token and a duration token; each ``<eos>`` counts as one event)."""
-    x = ds.x
-    total = float(-model.log_prob(x).sum())
-    tok = x[:, 1:]
-    notes = int(((tok >= len(SPECIALS)) & (tok != VOCAB.index("_"))).sum()) // 2 + int((tok == EOS_ID).sum())
-    return total / max(notes, 1)
 
 
 # ----------------------------------------------------------------------------- pipeline
