@@ -127,7 +127,19 @@ class DagMixin:
 
     def evidence_codes(self, evidence: Mapping[str, Any] | None) -> dict[int, int]:
         """``{name: label or index}`` -> ``{variable id: state index}`` with clear errors."""
-        return {self.index(k): self.state_index(k, s) for k, s in (evidence or {}).items()}
+        if not evidence:
+            return {}
+        pos, spos = self._cache.get("pos"), self._cache.get("state_pos")
+        if pos is None or spos is None:
+            pos = self._cache["pos"] = {v: i for i, v in enumerate(self.variables_)}
+            spos = self._cache["state_pos"] = [{s: k for k, s in reversed(list(enumerate(st)))}
+                                                for st in self.states_]
+        out = {}
+        for k, s in evidence.items():
+            i = pos.get(k) if isinstance(k, str) else None
+            j = spos[i].get(s) if i is not None and isinstance(s, str) else None
+            out[self.index(k) if i is None else i] = self.state_index(k, s) if j is None else j
+        return out
 
     def factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
         return [(tuple(self.parents_[i]) + (i,), self.cpds_[i]) for i in range(len(self.cpds_))]

@@ -29,6 +29,9 @@ from .factors import Factor, elimination_order, product, reduce
 from .ve_plan import _plan, _run_steps
 
 
+_ALL = slice(None)
+
+
 def _query_vars(bn, variables: Sequence[str] | str) -> list[int]:
     if isinstance(variables, str):
         variables = [variables]
@@ -152,23 +155,20 @@ def query(bn, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None
     plan = _plan(bn, tuple(q), tuple(sorted(ev)), elimination)
     cpds = bn.cpds_
     for i, evpos in plan["check"]:
-        if not np.any(cpds[i][tuple(slice(None) if v is None else ev[v] for v in evpos)]):
+        if not cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])].any():
             raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
-    factors = []
-    for i, evpos, scope in plan["use"]:
-        t = cpds[i]
-        if evpos is not None:
-            t = t[tuple(slice(None) if v is None else ev[v] for v in evpos)]
-        factors.append((scope, t))
+    tabs = [cpds[i] if evpos is None else cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])]
+            for i, evpos, _ in plan["use"]]
     if plan["steps"] is not None:  # a precomputed sequence of small einsum calls
-        t = _run_steps([t for _, t in factors], plan["steps"], plan["final"], plan["q"])
-        if not t.sum() > 0:  # underflow, or evidence of probability zero: rescale each step
-            t = _run_steps([t for _, t in factors], plan["steps"], plan["final"], plan["q"],
-                           rescale=True)
+        t = _run_steps(list(tabs), plan["steps"], plan["final"], plan["q"])
+        z = t.sum()
+        if not z > 0:  # underflow, or evidence of probability zero: rescale each step
+            t = _run_steps(tabs, plan["steps"], plan["final"], plan["q"], rescale=True)
+            z = t.sum()
     else:
-        rest = _sum_eliminate(factors, plan["order"])
+        rest = _sum_eliminate([(scope, tab) for (_, _, scope), tab in zip(plan["use"], tabs)], plan["order"])
         t = _einsum_product(rest, q) if len(rest) <= 8 else product(rest, q)[1]
-    z = t.sum()
+        z = t.sum()
     if not z > 0:
         raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
     return t / z
