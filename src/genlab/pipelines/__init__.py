@@ -13,14 +13,15 @@ it with ``evaluate``; it never trains. The autoencoder applications:
 and ``SuperResolution`` (``"super-resolution"``): upscaling with a trained ``srgan``,
 PSNR/SSIM against bicubic interpolation; ``MoleculeGenerator`` (``"molecule-generation"``):
 SMILES from a molecule model and their MOSES metrics; ``HillClimb`` (``"goal-directed"``):
-goal-directed molecule design (``molecule_design`` also holds property conditioning).
+goal-directed molecule design by fine-tuning, ``LatentSearch`` (``"latent-optimization"``):
+the same in a SMILES VAE's latent space (``molecule_design`` also holds property conditioning).
 """
 from .anomaly_detection import AnomalyDetector, holdout_class_auc
 from .compression import Compression
 from .denoising import Denoiser, ReconstructionPipeline, add_noise
-from .molecule_design import HillClimb
+from .molecule_design import HillClimb, LatentSearch
 from .molecules import MoleculeGenerator
 from .super_resolution import SuperResolution, ssim
 
 __all__ = ["AnomalyDetector", "Compression", "Denoiser", "ReconstructionPipeline",
-           "add_noise", "holdout_class_auc", "HillClimb", "MoleculeGenerator", "SuperResolution", "ssim"]
+           "add_noise", "holdout_class_auc", "HillClimb", "LatentSearch", "MoleculeGenerator", "SuperResolution", "ssim"]

@@ -13,6 +13,12 @@
   ``-sa``, ...) or any function of SMILES, optionally under a similarity constraint to a
   start molecule (Tanimoto on Morgan radius-2 fingerprints, as in the "rediscovery" and
   "similarity" tasks), which zeroes the score of molecules too far from it.
+* **Latent-space optimisation** (``LatentSearch``): for a SMILES VAE, the cross-entropy
+  method (Rubinstein 1999) over codes ``z``: draw codes around a mean, decode them
+  greedily, score the molecules, refit the mean and spread to the best codes, repeat
+  (the continuous-space search of Gomez-Bombarelli et al. 2018, without a surrogate model).
+  It starts from the prior, or from the code of a start molecule for a local search. The
+  model is not changed.
 
 Fine-tuning goes through the model's own ``fit`` (a fitted model warm-starts), so this
 module holds no training loop.
@@ -183,6 +189,57 @@ def encode_molecules(model: Any, smiles: Sequence[str]) -> tuple[torch.Tensor, l
     return item_rows(ids, width), kept
 
 
+class Objective:
+    """A design objective: a property name (``"qed"``, ``"logp"``, ``"-sa"``: a leading
+    ``-`` minimises) or a function ``list[str] -> array`` (NaN for invalid molecules),
+    optionally under a similarity constraint (molecules with Tanimoto similarity to
+    ``similar_to`` below ``min_similarity`` score 0)."""
+
+    def __init__(self, objective: str | Callable = "qed", *, similar_to: str | None = None,
+                 min_similarity: float = 0.0, n_jobs: int | None = 1):
+        if not 0 <= min_similarity <= 1:
+            raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
+        if min_similarity > 0 and not similar_to:
+            raise ValueError("min_similarity needs similar_to (a SMILES)")
+        if isinstance(objective, str):
+            property_values(objective.lstrip("-"), ["C"])  # unknown names fail here, not later
+        elif not callable(objective):
+            raise ValueError(f"objective must be a property name or a function, got {objective!r}")
+        self.objective, self.n_jobs = objective, n_jobs
+        self.similar_to, self.min_similarity = similar_to, float(min_similarity)
+
+    def __call__(self, smiles: Sequence[str]) -> np.ndarray:
+        if callable(self.objective):
+            s = np.asarray(self.objective(list(smiles)), dtype=np.float64)
+        else:
+            sign = -1.0 if self.objective.startswith("-") else 1.0
+            s = sign * property_values(self.objective.lstrip("-"), smiles, n_jobs=self.n_jobs)
+        if self.similar_to and self.min_similarity > 0:
+            sim = tanimoto_to(self.similar_to, smiles)
+            s = np.where(np.isfinite(sim) & (sim < self.min_similarity), 0.0, s)
+        return s
+
+
+def _pool_round(pool: dict[str, float], smi: Sequence[str | None], objective: Objective
+                ) -> tuple[dict[str, Any], list[str | None]]:
+    """Score one round's SMILES into ``pool`` (canonical SMILES -> score): the round's
+    summary and each sample's canonical SMILES (``None`` if invalid)."""
+    from ..chem import canonical
+
+    can = [canonical(s) if s else None for s in smi]
+    valid = [c for c in can if c]
+    uniq = list(dict.fromkeys(valid))
+    sc = objective(uniq) if uniq else np.zeros(0)
+    for c, v in zip(uniq, sc):
+        if np.isfinite(v):
+            pool[c] = float(v)
+    top100 = sorted(pool.values(), reverse=True)[:100]
+    return {"valid": len(valid) / max(1, len(smi)), "unique": len(uniq) / max(1, len(valid)),
+            "mean": float(np.nanmean(sc)) if len(sc) and np.isfinite(sc).any() else math.nan,
+            "max": float(np.nanmax(sc)) if len(sc) and np.isfinite(sc).any() else math.nan,
+            "top100_mean": float(np.mean(top100)) if top100 else math.nan}, can
+
+
 @PIPELINES.register("goal-directed", aliases=("hill-climb",))
 class HillClimb:
     """Goal-directed molecule design by iterated fine-tuning on the best molecules.
@@ -204,33 +261,17 @@ class HillClimb:
                  min_similarity: float = 0.0, n_jobs: int | None = 1):
         if tokenizer_kind(model) not in ("smiles", "selfies"):
             raise ValueError("HillClimb needs a model trained on molecules (tokenizer 'smiles' or 'selfies')")
-        if not 0 <= min_similarity <= 1:
-            raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
-        if min_similarity > 0 and not similar_to:
-            raise ValueError("min_similarity needs similar_to (a SMILES)")
-        self.model, self.objective, self.n_jobs = model, objective, n_jobs
-        self.similar_to, self.min_similarity = similar_to, float(min_similarity)
-        if isinstance(objective, str):
-            property_values(objective.lstrip("-"), ["C"])  # unknown names fail here, not later
+        self.model = model
+        self.objective = Objective(objective, similar_to=similar_to, min_similarity=min_similarity, n_jobs=n_jobs)
 
     def score(self, smiles: Sequence[str]) -> np.ndarray:
         """Objective values (NaN for invalid SMILES), with the similarity constraint applied."""
-        if callable(self.objective):
-            s = np.asarray(self.objective(list(smiles)), dtype=np.float64)
-        else:
-            sign = -1.0 if self.objective.startswith("-") else 1.0
-            s = sign * property_values(self.objective.lstrip("-"), smiles, n_jobs=self.n_jobs)
-        if self.similar_to and self.min_similarity > 0:
-            sim = tanimoto_to(self.similar_to, smiles)
-            s = np.where(np.isfinite(sim) & (sim < self.min_similarity), 0.0, s)
-        return s
+        return self.objective(smiles)
 
     def __call__(self, *, rounds: int = 5, n_samples: int = 1024, keep: int = 256, epochs: int = 1,
                  lr: float = 5e-4, batch_size: int = 64, seed: int = 0, progress: bool | None = None,
                  **sample_kwargs: Any) -> dict[str, Any]:
         from tqdm.auto import tqdm
-
-        from ..chem import canonical
 
         if rounds < 1 or n_samples < 1 or keep < 1:
             raise ValueError("rounds, n_samples and keep must be >= 1")
@@ -239,19 +280,8 @@ class HillClimb:
         g = torch.Generator().manual_seed(seed)
         for r in tqdm(range(rounds), desc="hill climbing", disable=progress is False):
             smi = sample_smiles(self.model, n_samples, generator=g, progress=False, **sample_kwargs)
-            can = [canonical(s) if s else None for s in smi]
-            valid = [c for c in can if c]
-            uniq = list(dict.fromkeys(valid))
-            sc = self.score(uniq) if uniq else np.zeros(0)
-            for c, v in zip(uniq, sc):
-                if np.isfinite(v):
-                    pool[c] = float(v)
+            history.append({"round": r, **_pool_round(pool, smi, self.objective)[0]})
             best = sorted(pool.items(), key=lambda kv: -kv[1])[:keep]
-            top100 = [v for _, v in best[:100]]
-            history.append({"round": r, "valid": len(valid) / len(smi), "unique": len(uniq) / max(1, len(valid)),
-                            "mean": float(np.nanmean(sc)) if len(sc) else math.nan,
-                            "max": float(np.nanmax(sc)) if len(sc) else math.nan,
-                            "top100_mean": float(np.mean(top100)) if top100 else math.nan})
             if r == rounds - 1:
                 break
             x, kept = encode_molecules(self.model, [s for s, _ in best])
@@ -267,3 +297,69 @@ class HillClimb:
             self.model.fit(ds, {"epochs": epochs, "lr": lr, "batch_size": min(batch_size, len(kept)),
                                 "val_fraction": 0, "progress": False, "seed": seed + r})
         return {"history": history, "top": sorted(pool.items(), key=lambda kv: -kv[1])}
+
+
+@PIPELINES.register("latent-optimization", aliases=("latent-search",))
+class LatentSearch:
+    """Goal-directed design in a SMILES VAE's latent space by the cross-entropy method.
+
+    Each round draws ``n_samples`` codes ``z ~ N(mean, diag(std^2))``, decodes them
+    greedily (one molecule per code), scores the molecules and refits ``mean`` / ``std``
+    to the ``elite`` share of best-scoring codes (smoothed by ``smoothing``; ``std`` is
+    kept above ``min_std``). The first round's mean is the prior's (0) or, with
+    ``start``, the posterior mean of that molecule. The VAE is not changed.
+
+    Args:
+        model: a fitted ``SeqVAE`` trained on SMILES or SELFIES.
+        objective, similar_to, min_similarity, n_jobs: as in ``HillClimb``.
+
+    ``__call__`` returns ``{"history": [...], "top": [(smiles, score), ...] best first,
+    "mean": the final mean code}``.
+    """
+
+    def __init__(self, model: Any, objective: str | Callable = "qed", *, similar_to: str | None = None,
+                 min_similarity: float = 0.0, n_jobs: int | None = 1):
+        if not (hasattr(model, "decode") and hasattr(model, "encode") and hasattr(model.config, "latent_dim")):
+            raise ValueError(f"LatentSearch needs a sequence VAE (seqvae / smiles-vae), got {type(model).__name__}")
+        if tokenizer_kind(model) not in ("smiles", "selfies"):
+            raise ValueError("LatentSearch needs a VAE trained on molecules (tokenizer 'smiles' or 'selfies')")
+        self.model = model
+        self.objective = Objective(objective, similar_to=similar_to, min_similarity=min_similarity, n_jobs=n_jobs)
+
+    def __call__(self, *, rounds: int = 10, n_samples: int = 256, elite: float = 0.1, start: str | None = None,
+                 std: float = 1.0, min_std: float = 0.05, smoothing: float = 0.7, seed: int = 0,
+                 progress: bool | None = None) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        from .molecules import to_smiles
+
+        if rounds < 1 or n_samples < 2:
+            raise ValueError("rounds must be >= 1 and n_samples >= 2")
+        if not 0 < elite <= 0.5:
+            raise ValueError(f"elite must be a share in (0, 0.5], got {elite}")
+        if not (std > 0 and 0 < min_std <= std and 0 < smoothing <= 1):
+            raise ValueError("need std > 0, 0 < min_std <= std and 0 < smoothing <= 1")
+        d = self.model.config.latent_dim
+        mean, sd = torch.zeros(d), torch.full((d,), float(std))
+        if start is not None:
+            x, kept = encode_molecules(self.model, [start])
+            if not kept:
+                raise ValueError(f"the start molecule {start!r} cannot be written in the model's vocabulary")
+            mean = self.model.encode(x)[0][0]
+        g = torch.Generator().manual_seed(seed)
+        n_elite = max(2, int(round(elite * n_samples)))
+        pool: dict[str, float] = {}
+        history = []
+        for r in tqdm(range(rounds), desc="latent search", disable=progress is False):
+            z = mean + sd * torch.randn(n_samples, d, generator=g)
+            smi = to_smiles(self.model, self.model.decode(z))
+            summary, can = _pool_round(pool, smi, self.objective)
+            history.append({"round": r, **summary, "std": float(sd.mean())})
+            score = torch.tensor([pool.get(c, -math.inf) if c else -math.inf for c in can])
+            ok = torch.isfinite(score)
+            if int(ok.sum()) < 2:
+                continue  # too few valid molecules to refit: draw again around the same mean
+            best = torch.argsort(torch.where(ok, score, torch.tensor(-math.inf)), descending=True)[:min(n_elite, int(ok.sum()))]
+            mean = smoothing * z[best].mean(0) + (1 - smoothing) * mean
+            sd = (smoothing * z[best].std(0) + (1 - smoothing) * sd).clamp_min(min_std)
+        return {"history": history, "top": sorted(pool.items(), key=lambda kv: -kv[1]), "mean": mean}
