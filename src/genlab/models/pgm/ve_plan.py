@@ -28,7 +28,7 @@ REORDER_FIRST_COST = 65536
 def _static(bn) -> tuple:
     """Per-network tables the planner reads (computed once per DAG): ancestor masks,
     family masks, family tuples, per variable the mask of the tables that mention it,
-    the cardinalities and the whole-network order's rank of every variable."""
+    and the cardinalities."""
     st = bn._cache.get("ve_static")
     if st is None:
         fam = _family_masks(bn)
