@@ -57,16 +57,18 @@ class Budget:
 
 class WallAnneal(Budget):
     """A ``Budget`` that also anneals the learning rate by wall clock: half a cosine from
-    ``lr`` to ``lr * final`` over ``seconds`` (a schedule in steps cannot know how many
-    steps a shared machine will allow)."""
+    ``lr`` to ``lr * final`` over ``seconds``, after an optional linear warm-up over
+    ``warmup_s`` (a schedule in steps cannot know how many steps a shared machine allows)."""
 
-    def __init__(self, seconds: float, lr: float, final: float = 0.05):
+    def __init__(self, seconds: float, lr: float, final: float = 0.05, warmup_s: float = 0.0):
         super().__init__(seconds)
-        self.lr, self.final = lr, final
+        self.lr, self.final, self.warmup_s = lr, final, warmup_s
 
     def on_step_end(self, trainer, logs):
         import math
 
-        t = min((time.time() - self.t0) / self.seconds, 1.0)
-        trainer.set_lr(self.lr * (self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * t))))
+        el = time.time() - self.t0
+        t = min(el / self.seconds, 1.0)
+        warm = min(1.0, max(el / self.warmup_s, 1e-3)) if self.warmup_s > 0 else 1.0  # linear warm-up first
+        trainer.set_lr(warm * self.lr * (self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * t))))
         super().on_step_end(trainer, logs)

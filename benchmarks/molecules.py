@@ -65,7 +65,8 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     splits = load_splits(data, n_train=args.n_train, n_eval=args.n_eval)
     model = genlab.MODELS.get(mtype)(**cfg)
-    budget = WallAnneal(args.budget_s, args.anneal_from, final=0.05) if args.anneal_from else Budget(args.budget_s)
+    budget = (WallAnneal(args.budget_s, args.anneal_from, final=0.05, warmup_s=args.warmup_s) if args.anneal_from
+              else Budget(args.budget_s))
     t0 = time.time()
     run_dir = OUT / args.name / "run"
     before = json.loads((OUT / args.name / "train.json").read_text()) if args.resume else {"wall_s": 0, "steps": 0}
@@ -81,7 +82,7 @@ def train(args) -> None:
     info = {"name": args.name, "model_type": mtype, "data": data, "config": cfg, "n_train": len(splits["train"]),
             "budget_s": args.budget_s + before.get("budget_s", 0), "wall_s": wall, "steps": budget.steps, "batch_size": args.batch_size,
             "molecules_seen": budget.steps * args.batch_size, "threads": args.threads, "lr": args.lr,
-            "anneal": (before.get("anneal") or []) + ([{"from_lr": args.anneal_from, "budget_s": args.budget_s}] if args.anneal_from else []),
+            "anneal": (before.get("anneal") or []) + ([{"from_lr": args.anneal_from, "budget_s": args.budget_s, "warmup_s": args.warmup_s}] if args.anneal_from else []),
             "test_nll_per_token": nll, "params": sum(p.numel() for p in model.parameters())}
     (OUT / args.name / "train.json").write_text(json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
@@ -138,7 +139,8 @@ def main() -> None:
     t.add_argument("--resume", action="store_true", help="continue NAME's run for another --budget-s")
     t.add_argument("--anneal-from", type=float, default=None,
                    help="anneal the lr by wall clock from this value to 5%% of it over --budget-s "
-                        "(half cosine; a final phase of a resumed run)")
+                        "(half cosine; a final phase of a resumed run, or a whole run)")
+    t.add_argument("--warmup-s", type=float, default=0.0, help="with --anneal-from: linear warm-up seconds first")
     s = sub.add_parser("score")
     s.add_argument("name", choices=sorted(MODELS))
     s.add_argument("--n", type=int, default=30000)
