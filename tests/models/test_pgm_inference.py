@@ -197,6 +197,20 @@ def test_bitset_elimination_orders_equal_the_set_based_greedy(heuristic):
             _greedy_order_reference(scopes, elim, card, heuristic)
 
 
+def test_an_order_wider_than_asked_stops_early():
+    from genlab.models.pgm.factors import elimination_order, induced_width
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(5, 14))
+        scopes = [tuple(int(v) for v in rng.choice(n, int(rng.integers(1, 5)), replace=False)) for _ in range(n)]
+        full = elimination_order(scopes, range(n), [2] * n)
+        w = induced_width(scopes, full)
+        assert elimination_order(scopes, range(n), [2] * n, max_width=w) == full
+        if w > 0:
+            assert elimination_order(scopes, range(n), [2] * n, max_width=w - 1) is None
+
+
 def test_large_queries_take_their_own_cheaper_order():
     """A query whose whole-network order is costly re-plans with min-weight; answers hold."""
     from genlab.models.pgm import ve_plan

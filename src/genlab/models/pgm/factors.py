@@ -63,22 +63,24 @@ def reduce(f: Factor, evidence: dict[int, int]) -> Factor:
 
 
 def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
-                      card: Sequence[int] | np.ndarray, *, heuristic: str = "min_fill"
-                      ) -> list[int]:
+                      card: Sequence[int] | np.ndarray, *, heuristic: str = "min_fill",
+                      max_width: int | None = None) -> list[int] | None:
     """Greedy elimination order of ``eliminate`` on the interaction graph of ``scopes``.
 
     Heuristics (Koller & Friedman, 2009, §9.4.3): ``min_fill`` (fewest added edges),
     ``weighted_min_fill`` (fill edges weighted by the product of the two cardinalities),
     ``min_size`` (fewest neighbours), ``min_weight`` (smallest product of neighbour
     cardinalities). Ties break on the variable id, so orders are deterministic.
+    With ``max_width`` (``min_fill`` / ``min_size`` / ``min_weight``), stop and return
+    ``None`` as soon as a variable with more neighbours than that is eliminated.
     """
     if heuristic not in ("min_fill", "weighted_min_fill", "min_size", "min_weight"):
         raise ValueError(f"unknown elimination heuristic {heuristic!r}; choose min_fill, "
                          "weighted_min_fill, min_size or min_weight")
     if heuristic in ("min_fill", "min_size"):
-        return _order_bitset(scopes, eliminate, heuristic)
+        return _order_bitset(scopes, eliminate, heuristic, max_width=max_width)
     if heuristic == "min_weight":
-        return _order_bitset(scopes, eliminate, heuristic, card)
+        return _order_bitset(scopes, eliminate, heuristic, card, max_width=max_width)
     adj: dict[int, set[int]] = {}
     for s in scopes:
         for v in s:
@@ -120,7 +122,8 @@ def elimination_order(scopes: Iterable[Sequence[int]], eliminate: Iterable[int],
 
 
 def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heuristic: str,
-                  card: Sequence[int] | np.ndarray | None = None) -> list[int]:
+                  card: Sequence[int] | np.ndarray | None = None, max_width: int | None = None
+                  ) -> list[int] | None:
     """``min_fill`` / ``min_size`` / ``min_weight`` with neighbour sets as integer bit masks
     (variables relabelled in id order, so ties still break on the id): the same order as
     the set-based loop, several times faster on the small graphs of single queries.
@@ -164,6 +167,8 @@ def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heu
     while todo:
         k = min(todo, key=lambda u: (costs[u], u))
         nb = adj[k]
+        if max_width is not None and nb.bit_count() > max_width:
+            return None  # wider than asked for: the caller has no use for the rest
         bit = 1 << k
         rest = nb
         touched = nb

@@ -251,6 +251,10 @@ def _global_order(bn, heuristic: str, max_width: int = 12) -> list[int] | None:
     key = ("global_order", heuristic)
     if key not in bn._cache:
         scopes = [tuple(ps) + (i,) for i, ps in enumerate(bn.parents_)]
-        order = elimination_order(scopes, range(len(scopes)), bn.cardinalities, heuristic=heuristic)
-        bn._cache[key] = order if induced_width(scopes, order) <= max_width else None
+        if heuristic in ("min_fill", "min_size", "min_weight"):  # stops early once too wide
+            bn._cache[key] = elimination_order(scopes, range(len(scopes)), bn.cardinalities,
+                                               heuristic=heuristic, max_width=max_width)
+        else:
+            order = elimination_order(scopes, range(len(scopes)), bn.cardinalities, heuristic=heuristic)
+            bn._cache[key] = order if induced_width(scopes, order) <= max_width else None
     return bn._cache[key]
