@@ -35,17 +35,23 @@ import torch
 OUT = Path("benchmarks/out/molecules")
 
 
-def climb(args) -> None:
+def _start(args, source: str, work_name: str):
+    """The saved model ``source``, its train.json and an emptied work folder."""
     import genlab
-    from genlab.pipelines.molecule_design import HillClimb
 
     torch.set_num_threads(args.threads)
-    src = OUT / "smiles-lstm"
+    src = OUT / source
     info = json.loads((src / "train.json").read_text())
-    work = OUT / "qed-climb"
+    work = OUT / work_name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    model = genlab.load(src / "model")
+    return genlab.load(src / "model"), info, work
+
+
+def climb(args) -> None:
+    from genlab.pipelines.molecule_design import HillClimb
+
+    model, info, work = _start(args, "smiles-lstm", "qed-climb")
     t0 = time.time()
     out = HillClimb(model, "qed", n_jobs=args.n_jobs)(rounds=args.rounds, n_samples=args.n_samples,
                                                        keep=args.keep, epochs=args.epochs, lr=args.lr, seed=0)
@@ -58,16 +64,9 @@ def climb(args) -> None:
 
 def latent(args) -> None:
     """Cross-entropy search over the SMILES VAE's codes (the model is not changed)."""
-    import genlab
     from genlab.pipelines.molecule_design import LatentSearch
 
-    torch.set_num_threads(args.threads)
-    src = OUT / args.vae
-    info = json.loads((src / "train.json").read_text())
-    work = OUT / "qed-latent"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    model = genlab.load(src / "model")
+    model, info, work = _start(args, args.vae, "qed-latent")
     t0 = time.time()
     out = LatentSearch(model, "qed", n_jobs=args.n_jobs)(rounds=args.rounds, n_samples=args.n_samples,
                                                           elite=args.elite, seed=0)
