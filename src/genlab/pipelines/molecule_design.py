@@ -359,7 +359,7 @@ class LatentSearch:
             ok = torch.isfinite(score)
             if int(ok.sum()) < 2:
                 continue  # too few valid molecules to refit: draw again around the same mean
-            best = torch.argsort(torch.where(ok, score, torch.tensor(-math.inf)), descending=True)[:min(n_elite, int(ok.sum()))]
+            best = torch.argsort(score, descending=True)[:min(n_elite, int(ok.sum()))]  # invalid: -inf, last
             mean = smoothing * z[best].mean(0) + (1 - smoothing) * mean
             sd = (smoothing * z[best].std(0) + (1 - smoothing) * sd).clamp_min(min_std)
         return {"history": history, "top": sorted(pool.items(), key=lambda kv: -kv[1]), "mean": mean}
