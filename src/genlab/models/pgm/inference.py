@@ -157,21 +157,28 @@ def query(bn, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None
     for i, evpos in plan["check"]:
         if not cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])].any():
             raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
-    tabs = [cpds[i] if evpos is None else cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])]
-            for i, evpos, _ in plan["use"]]
+    tabs = list(cpds) if plan["ids"] is None else [cpds[i] for i in plan["ids"]]
+    for k, i, evpos in plan["sliced"]:
+        tabs[k] = cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])]
     if plan["steps"] is not None:  # a precomputed sequence of small einsum calls
-        t = _run_steps(list(tabs), plan["steps"], plan["final"], plan["q"])
+        t = _run_steps(list(tabs), plan)
         z = t.sum()
         if not z > 0:  # underflow, or evidence of probability zero: rescale each step
-            t = _run_steps(tabs, plan["steps"], plan["final"], plan["q"], rescale=True)
+            t = _run_steps(tabs, plan, rescale=True)
             z = t.sum()
     else:
-        rest = _sum_eliminate([(scope, tab) for (_, _, scope), tab in zip(plan["use"], tabs)], plan["order"])
+        rest = _sum_eliminate(list(zip(_scopes(bn, plan), tabs)), plan["order"])
         t = _einsum_product(rest, q) if len(rest) <= 8 else product(rest, q)[1]
         z = t.sum()
     if not z > 0:
         raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
     return t / z
+
+
+def _scopes(bn, plan: dict) -> list[tuple]:
+    """The variable ids of a general plan's table slots (evidence sliced out)."""
+    ev = {i: {v for v in evpos if v is not None} for _, i, evpos in plan["sliced"]}
+    return [tuple(v for v in (*bn.parents_[i], i) if v not in ev.get(i, ())) for i in plan["ids"]]
 
 
 def log_evidence(bn, evidence: Mapping[Any, Any] | None, *, elimination: str = "min_fill") -> float:

@@ -18,13 +18,16 @@ from .factors import elimination_order, expand
 MAX_ENTRIES = 1 << 22  # batch rows x largest clique table per chunk
 
 
-def _einsum(ops: list[tuple[Sequence[int], np.ndarray]], out: Sequence[int]) -> np.ndarray:
+def _einsum(ops: list[tuple[Sequence[int], np.ndarray]], out: Sequence[int], *,
+            optimize: bool | None = None) -> np.ndarray:
+    """einsum over variable ids (any ints; -1 is the batch axis); ``optimize`` defaults to
+    a contraction path for more than two operands."""
     label: dict[int, int] = {}
     args: list = []
     for vs, t in ops:
         args += [t, [label.setdefault(v, len(label)) for v in vs]]
     args.append([label[v] for v in out])
-    return np.einsum(*args, optimize=len(ops) > 2)
+    return np.einsum(*args, optimize=len(ops) > 2 if optimize is None else optimize)
 
 
 class JunctionTree:
@@ -87,6 +90,7 @@ class JunctionTree:
                 parent_uf[ra] = rb
                 nbrs[a].append(b)
                 nbrs[b].append(a)
+        self.nbrs = nbrs
         # rooted traversal (one root per connected component)
         self.parent = [-1] * nc
         self.post: list[int] = []
@@ -203,20 +207,141 @@ class JunctionTree:
 
     def query_batch(self, variables: Sequence[str], evidence: Sequence[Mapping[str, Any]]
                     ) -> list[np.ndarray]:
-        """``p(variables[r] | evidence[r])`` for each ``r``, calibrated in vectorised chunks."""
+        """``p(variables[r] | evidence[r])`` for each ``r``.
+
+        Shafer-Shenoy messages towards each query's home clique, computed only where they
+        differ from the prior: a message out of a part of the tree that holds none of a
+        row's evidence is the evidence-free one, computed once per tree (``_messages``).
+        Each directed edge then runs one vectorised einsum for all the rows that need it,
+        and each (home clique, query variable) pair one more; a row costs about the
+        cliques between its evidence and its query, not the whole tree.
+        """
         if len(variables) != len(evidence):
             raise ValueError(f"{len(variables)} query variables but {len(evidence)} evidence sets")
         q = [self.bn.index(v) for v in variables]
+        codes = []
         for v, ev in zip(variables, evidence):
-            if v in ev:
+            c = self.bn.evidence_codes(ev)
+            if self.bn.index(v) in c:
                 raise ValueError(f"{v!r} is both queried and observed")
+            codes.append(c)
         chunk = max(1, MAX_ENTRIES // self.max_clique)
         out: list[np.ndarray] = []
         for s in range(0, len(q), chunk):
-            beliefs = self.calibrate(evidence[s:s + chunk])
-            cache: dict[int, np.ndarray] = {}
-            for r, v in enumerate(q[s:s + chunk]):
-                if v not in cache:
-                    cache[v] = self._marginal(beliefs, v)
-                out.append(cache[v][r])
+            out += self._answer(q[s:s + chunk], codes[s:s + chunk], evidence[s:s + chunk])
+        return out
+
+    def _messages(self) -> dict:
+        """The tree's directed edges in an order where every message's inputs come first
+        (towards the roots, then away from them), each with its separator, the edges
+        feeding it, the cliques on its source side, and its evidence-free message."""
+        got = self.__dict__.get("_msg_cache")
+        if got is not None:
+            return got
+        nc = len(self.cliques)
+        src: list[int] = []
+        dst: list[int] = []
+        for c in self.post:
+            if self.parent[c] >= 0:
+                src.append(c)
+                dst.append(self.parent[c])
+        for c in reversed(self.post):
+            if self.parent[c] >= 0:
+                src.append(self.parent[c])
+                dst.append(c)
+        eid = {(a, b): e for e, (a, b) in enumerate(zip(src, dst))}
+        inc = [[eid[(n, a)] for n in self.nbrs[a] if n != b] for a, b in zip(src, dst)]
+        into = [[eid[(n, h)] for n in self.nbrs[h]] for h in range(nc)]
+        seps = [tuple(sorted(set(self.cliques[a]) & set(self.cliques[b]))) for a, b in zip(src, dst)]
+        sub = np.zeros((nc, nc), dtype=bool)  # sub[c]: the cliques below c (c included)
+        for c in self.post:
+            sub[c, c] = True
+            if self.parent[c] >= 0:
+                sub[self.parent[c]] |= sub[c]
+        root = list(range(nc))
+        for c in reversed(self.post):
+            if self.parent[c] >= 0:
+                root[c] = root[self.parent[c]]
+        side = np.zeros((len(src), nc), dtype=bool)
+        for e, (a, b) in enumerate(zip(src, dst)):
+            side[e] = sub[a] if self.parent[a] == b else sub[root[a]] & ~sub[b]
+        prior: list[np.ndarray] = []
+        for e, a in enumerate(src):
+            ops = [(self.cliques[a], self.psi[a])] + [(seps[f], prior[f]) for f in inc[e]]
+            m = _einsum(ops, seps[e])
+            prior.append(m / m.sum())
+        got = self.__dict__["_msg_cache"] = {"src": src, "inc": inc, "into": into, "seps": seps,
+                                              "side": side, "prior": prior}
+        return got
+
+    def _answer(self, q: list[int], codes: list[dict], evidence: Sequence[Mapping[str, Any]]
+                ) -> list[np.ndarray]:
+        t = self._messages()
+        src, inc, seps, prior = t["src"], t["inc"], t["seps"], t["prior"]
+        b, nc = len(q), len(self.cliques)
+        ind: dict[int, np.ndarray] = {}  # observed variable -> (rows, states) indicator
+        ev_home = np.zeros((b, nc), dtype=bool)
+        for r, ev in enumerate(codes):
+            for v, s in ev.items():
+                a = ind.get(v)
+                if a is None:
+                    a = ind[v] = np.ones((b, self.card[v]))
+                a[r] = 0.0
+                a[r, s] = 1.0
+                ev_home[r, self.home[v]] = True
+        at: dict[int, list[int]] = {}
+        for v in ind:
+            at.setdefault(self.home[v], []).append(v)
+        home = np.array([self.home[v] for v in q], dtype=np.intp)
+        side = t["side"]
+        # need[r, e]: row r's answer uses a message along e that its evidence changes
+        need = ((ev_home.astype(np.int32) @ side.T.astype(np.int32)) > 0) & ~side.T[home]
+        msg: dict[int, np.ndarray] = {}
+        pos: dict[int, np.ndarray] = {}
+
+        def incoming(f: int, rows: np.ndarray) -> tuple[tuple, np.ndarray]:
+            which = need[rows, f]
+            if not which.any():
+                return seps[f], prior[f]
+            if which.all():
+                return (-1, *seps[f]), msg[f][pos[f][rows]]
+            m = np.empty((len(rows), *prior[f].shape))
+            m[...] = prior[f]
+            m[which] = msg[f][pos[f][rows[which]]]
+            return (-1, *seps[f]), m
+
+        def operands(c: int, rows: np.ndarray, edges: Sequence[int]) -> list:
+            ops = [(self.cliques[c], self.psi[c])]
+            ops += [((-1, v), ind[v][rows]) for v in at.get(c, ())]
+            ops += [incoming(f, rows) for f in edges]
+            return ops
+
+        for e, a in enumerate(src):
+            rows = np.flatnonzero(need[:, e])
+            if not len(rows):
+                continue
+            m = _einsum(operands(a, rows, inc[e]), (-1, *seps[e]), optimize=False)
+            z = m.reshape(len(rows), -1).sum(1)
+            m /= np.where(z > 0, z, 1.0).reshape(-1, *([1] * len(seps[e])))
+            msg[e] = m
+            pos[e] = np.full(b, -1, dtype=np.intp)
+            pos[e][rows] = np.arange(len(rows))
+        out: list = [None] * b
+        groups: dict[tuple[int, int], list[int]] = {}
+        for r, v in enumerate(q):
+            groups.setdefault((int(home[r]), v), []).append(r)
+        for (h, v), rs in groups.items():
+            rows = np.array(rs, dtype=np.intp)
+            ops = operands(h, rows, t["into"][h])
+            if any(sc[:1] == (-1,) for sc, _ in ops):
+                p = _einsum(ops, (-1, v), optimize=False)
+            else:  # no row's evidence reaches this clique: the prior marginal
+                p = np.broadcast_to(_einsum(ops, (v,), optimize=False), (len(rows), self.card[v]))
+            z = p.sum(1)
+            if not (z > 0).all():
+                r = rs[int(np.argmin(z > 0))]
+                raise ValueError(f"evidence set {r} ({dict(evidence[r])}) has probability zero")
+            p = p / z[:, None]
+            for i, r in enumerate(rs):
+                out[r] = p[i]
         return out

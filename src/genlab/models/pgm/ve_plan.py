@@ -52,8 +52,37 @@ def _bits(m: int) -> list[int]:
     return out
 
 
+def _ranked(bn, heuristic: str):
+    """For networks of at most 52 variables with a usable whole-network order: every
+    variable relabelled by its position in that order (so a query's elimination order is
+    its variables' labels in ascending order, and labels are einsum subscripts), each
+    table's subscripts and label mask, per label the mask of the tables holding it, the
+    cardinalities by label, and two memos the planner fills as it goes (evidence-sliced
+    tables; a label mask's sorted labels and size). ``None`` where that does not apply."""
+    key = ("ve_ranked", heuristic)
+    if key not in bn._cache:
+        d = len(bn.variables_)
+        glob = _global_order(bn, heuristic) if d <= 52 else None
+        if glob is None:
+            bn._cache[key] = None
+        else:
+            rank = [0] * d
+            for r, v in enumerate(glob):
+                rank[v] = r
+            famt = [(*ps, i) for i, ps in enumerate(bn.parents_)]
+            subs = [tuple(rank[v] for v in f) for f in famt]
+            fam = [sum(1 << r for r in sc) for sc in subs]
+            fac = [0] * d
+            for i, sc in enumerate(subs):
+                for r in sc:
+                    fac[r] |= 1 << i
+            card = [int(bn.cardinalities[v]) for v in glob]
+            bn._cache[key] = (rank, famt, subs, fam, fac, card, {}, {})
+    return bn._cache[key]
+
+
 def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
-    """Which tables a query ``p(q | ev)`` needs, and the elimination order; cached per
+    """Which tables a query ``p(q | ev)`` needs, and its einsum steps; cached per
     (query, evidence variables, heuristic) pattern.
 
     1. Barren nodes (not ancestors of ``q`` or ``ev``) sum to one: dropped.
@@ -63,6 +92,11 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
        for a cheap test that the evidence does not contradict a single table.
     3. The order is the whole network's, restricted to the component (no search per
        query); a costly plan also tries a min-weight order of its own (``REORDER_*``).
+
+    A plan's tables are slots: ``ids`` (``None``: slot ``i`` is table ``i``) and
+    ``sliced`` (slot, table, evidence positions) say how to fill them; each of ``steps``
+    (input slots, output subscripts) appends its result as the next slot; ``sub`` holds
+    every slot's subscripts and ``final`` the slots left for the last call.
     """
     plans = bn._cache.setdefault("ve_plans", {})
     key = (q, ev, heuristic)
@@ -71,6 +105,120 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
         if not got["reordered"] and got["cost"] > REORDER_COST:
             _reorder(got)
         return got
+    ranked = _ranked(bn, heuristic)
+    got = _plan_ranked(bn, q, ev, ranked) if ranked is not None else _plan_general(bn, q, ev, heuristic)
+    if got["cost"] > REORDER_FIRST_COST and not got["reordered"]:
+        _reorder(got)
+    if len(plans) > 4096:
+        plans.clear()
+    plans[key] = got
+    return got
+
+
+def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
+    """``_plan`` on a network relabelled by ``_ranked``: the component is grown by bit
+    masks, tables keep their ids as slots, and the steps eliminate the component's labels
+    in ascending order."""
+    rank, famt, subs, fam, fac, card, sliced_memo, out_memo = ranked
+    anc = _ancestor_masks(bn)
+    m = evm = qm = evt = 0
+    for v in q:
+        m |= anc[v]
+        qm |= 1 << rank[v]
+    for v in ev:
+        m |= anc[v]
+        r = rank[v]
+        evm |= 1 << r
+        evt |= fac[r]
+    # grow the query's component of the evidence-cut factor graph, label by label
+    comp = todo = qm
+    inside = 0
+    while todo:
+        low = todo & -todo
+        todo ^= low
+        f = fac[low.bit_length() - 1] & m & ~inside
+        inside |= f
+        while f:
+            lf = f & -f
+            f ^= lf
+            new = fam[lf.bit_length() - 1] & ~evm & ~comp
+            if new:
+                comp |= new
+                todo |= new
+    masks = list(fam)
+    sub = list(subs)
+    sliced = []
+    check = []
+    e = evt & m
+    while e:
+        lf = e & -e
+        e ^= lf
+        i = lf.bit_length() - 1
+        got = sliced_memo.get((i, evm & fam[i]))
+        if got is None:  # evidence positions, subscripts and mask of the sliced table
+            got = sliced_memo[(i, evm & fam[i])] = (
+                tuple([v if evm >> rank[v] & 1 else None for v in famt[i]]),
+                tuple([r for r in subs[i] if not evm >> r & 1]), fam[i] & ~evm)
+        if inside & lf:
+            sliced.append((i, i, got[0]))
+            sub[i] = got[1]
+            masks[i] = got[2]
+        else:
+            check.append((i, got[0]))
+    # bucket elimination in ascending label order, on the masks alone
+    d = len(fam)
+    alive = inside
+    newer: list[int] = []  # the slots made by steps and not used yet
+    steps = []
+    cost = 0
+    em = comp & ~qm
+    while em:
+        low = em & -em
+        em ^= low
+        v = low.bit_length() - 1
+        sm = fac[v] & alive
+        if newer:
+            for k in newer:
+                if masks[k] & low:
+                    sm |= 1 << k
+        if not sm:
+            continue
+        alive &= ~sm
+        idx = []
+        om = 0
+        while sm:
+            ls = sm & -sm
+            sm ^= ls
+            k = ls.bit_length() - 1
+            idx.append(k)
+            om |= masks[k]
+            if k >= d:
+                newer.remove(k)
+        om ^= low
+        got = out_memo.get(om)
+        if got is None:  # the output's labels in ascending order and its size
+            c = 1
+            for u in _bits(om):
+                c *= card[u]
+            got = out_memo[om] = (tuple(_bits(om)), c)
+        cost += got[1] * card[v]
+        k = len(masks)
+        steps.append((idx, got[0]))
+        masks.append(om)
+        sub.append(got[0])
+        newer.append(k)
+        alive |= 1 << k
+    return {"ids": None, "sliced": sliced, "check": check, "q": [rank[v] for v in q],
+            "steps": steps, "final": _bits(alive), "sub": sub, "cost": cost, "global_cost": cost,
+            "order": None, "inside": inside, "card": card, "n_tabs": d, "reordered": False,
+            "local": True}
+
+
+def _plan_general(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
+    """``_plan`` for networks over 52 variables or without a usable whole-network order:
+    the component's labels are renumbered from 0 (einsum subscripts while it holds at
+    most 52 variables; else ``steps`` is ``None`` and the query runs the generic
+    elimination of ``pgm.inference``)."""
     anc, fam, famt, fac_of, card = _static(bn)
     m = evm = qm = 0
     for v in q:
@@ -79,7 +227,6 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     for v in ev:
         m |= anc[v]
         evm |= 1 << v
-    # grow the query's component of the evidence-cut factor graph, variable by variable
     comp = todo = qm
     inside = 0
     while todo:
@@ -98,38 +245,32 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     cvars = _bits(comp)
     local = len(cvars) <= 52
     loc = {v: k for k, v in enumerate(cvars)} if local else {v: v for v in cvars}
-    use, lscopes = [], []
-    for i in _bits(inside):
+    ids, sliced, sub = [], [], []
+    for k, i in enumerate(_bits(inside)):
         f = famt[i]
+        ids.append(i)
         if fam[i] & evm:
-            evpos = tuple(v if evm >> v & 1 else None for v in f)
-            sc = tuple(loc[v] for v in f if not evm >> v & 1)
+            sliced.append((k, i, tuple([v if evm >> v & 1 else None for v in f])))
+            sub.append(tuple([loc[v] for v in f if not evm >> v & 1]))
         else:
-            evpos, sc = None, tuple(loc[v] for v in f)
-        use.append((i, evpos, sc))
-        lscopes.append(sc)
-    check = [(i, tuple(v if evm >> v & 1 else None for v in famt[i]))
+            sub.append(tuple([loc[v] for v in f]))
+    check = [(i, tuple([v if evm >> v & 1 else None for v in famt[i]]))
              for i in _bits(m & ~inside) if fam[i] & evm]
     glob = _global_order(bn, heuristic)
-    n_elim = len(cvars) - len(q)
-    if glob is not None and n_elim <= 48:
+    if glob is not None and len(cvars) - len(q) <= 48:
         order = [loc[v] for v in glob if em >> v & 1]
     else:
-        gorder = elimination_order([tuple(cvars[k] for k in sc) if local else sc for sc in lscopes],
+        gorder = elimination_order([tuple(cvars[k] for k in sc) if local else sc for sc in sub],
                                    _bits(em), bn.cardinalities, heuristic=heuristic)
         order = [loc[v] for v in gorder]
-    got = {"use": use, "check": check, "order": order, "q": [loc[v] for v in q], "local": local,
-           "steps": None, "final": None, "reordered": True}
+    got = {"ids": ids, "sliced": sliced, "check": check, "order": order,
+           "q": [loc[v] for v in q], "local": local, "steps": None, "final": None,
+           "sub": sub, "cost": 0, "reordered": True}
     if local:
         lcard = [card[v] for v in cvars]
-        got["steps"], got["final"], cost = _symbolic_steps(lscopes, order, lcard)
-        got["cost"] = got["global_cost"] = cost
-        got["lscopes"], got["lcard"], got["reordered"] = lscopes, lcard, False
-        if cost > REORDER_FIRST_COST:
-            _reorder(got)
-    if len(plans) > 4096:
-        plans.clear()
-    plans[key] = got
+        steps, final, full, cost = _symbolic_steps(sub, range(len(sub)), order, lcard)
+        got.update(steps=steps, final=final, sub=full, cost=cost, global_cost=cost,
+                   inside=(1 << len(sub)) - 1, card=lcard, n_tabs=len(sub), reordered=False)
     return got
 
 
@@ -137,48 +278,51 @@ def _reorder(plan: dict) -> None:
     """The whole-network order can be far from the best one for a pruned graph
     (insurance: intermediate tables of 7 variables); try a min-weight order of the plan's
     own and keep it if it does less einsum work."""
-    lscopes, lcard = plan["lscopes"], plan["lcard"]
-    alt = elimination_order(lscopes, plan["order"], lcard, heuristic="min_weight")
-    steps, final, cost = _symbolic_steps(lscopes, alt, lcard)
+    n, card = plan["n_tabs"], plan["card"]
+    slots = _bits(plan["inside"])
+    scopes = [plan["sub"][k] for k in slots]
+    labels = {v for sc in scopes for v in sc} - set(plan["q"])
+    alt = elimination_order(scopes, sorted(labels), card, heuristic="min_weight")
+    steps, final, full, cost = _symbolic_steps(plan["sub"][:n], slots, alt, card)
     if cost < plan["cost"]:
-        plan["order"], plan["steps"], plan["final"], plan["cost"] = alt, steps, final, cost
+        plan.update(order=alt, steps=steps, final=final, sub=full, cost=cost)
     plan["reordered"] = True
 
 
-def _symbolic_steps(scopes: list[tuple], order: Sequence[int], card: Sequence[int]
-                    ) -> tuple[list, list, int]:
-    """The bucket elimination of ``order`` over factor ``scopes`` (labels < 52), worked out
-    once on the scopes alone: ``steps`` of ``(input slots, their subscripts, output
-    subscripts)``; the new table goes to the next slot. ``final``: slots left at the end.
-    ``cost``: the entries the einsum calls iterate over (output size x eliminated card)."""
-    slots = list(scopes)
-    masks = []
+def _symbolic_steps(sub: list[tuple], slots: Sequence[int], order: Sequence[int],
+                    card: Sequence[int]) -> tuple[list, list, list, int]:
+    """The bucket elimination of ``order`` over the tables in ``slots`` (indices into
+    ``sub``, their subscripts: labels < 52), worked out once on the scopes alone.
+    Returns ``steps`` of ``(input slots, output subscripts)``, each result going to the
+    next slot after ``len(sub)``; ``final``: the slots left at the end; ``sub`` extended
+    with the new slots' subscripts; ``cost``: the entries the einsum calls iterate over
+    (output size x eliminated card)."""
+    sub = list(sub)
+    masks: dict[int, int] = {}
     where: dict[int, list[int]] = {}
-    for k, sc in enumerate(slots):
+    for k in slots:
         m = 0
-        for v in sc:
+        for v in sub[k]:
             m |= 1 << v
             if v in where:
                 where[v].append(k)
             else:
                 where[v] = [k]
-        masks.append(m)
-    alive = [True] * len(slots)
+        masks[k] = m
     steps = []
     cost = 0
     for v in order:
         ks = where.pop(v, None)
         if not ks:
             continue
-        idx = [k for k in ks if alive[k]]
+        idx = [k for k in ks if k in masks]
         if not idx:
             continue
         om = 0
         for k in idx:
-            alive[k] = False
-            om |= masks[k]
+            om |= masks.pop(k)
         om &= ~(1 << v)
-        k = len(slots)
+        k = len(sub)
         out, c, rest = [], card[v], om
         while rest:  # the output's labels in ascending order, its size, its slot
             low = rest & -rest
@@ -189,19 +333,20 @@ def _symbolic_steps(scopes: list[tuple], order: Sequence[int], card: Sequence[in
             where[u].append(k)
         cost += c
         out = tuple(out)
-        steps.append((idx, [slots[j] for j in idx], out))
-        slots.append(out)
-        masks.append(om)
-        alive.append(True)
-    return steps, [(k, slots[k]) for k in range(len(slots)) if alive[k]], cost
+        steps.append((idx, out))
+        sub.append(out)
+        masks[k] = om
+    return steps, sorted(masks), sub, cost
 
 
-def _run_steps(tabs: list[np.ndarray], steps: list, final: list, q: list, *,
-               rescale: bool = False) -> np.ndarray:
-    for idx, subs, out in steps:
+def _run_steps(tabs: list[np.ndarray], plan: dict, *, rescale: bool = False) -> np.ndarray:
+    """Run a plan's einsum steps on its filled table slots; returns the unnormalised
+    posterior over the plan's query labels."""
+    sub = plan["sub"]
+    for idx, out in plan["steps"]:
         args: list = []
-        for k, sc in zip(idx, subs):
-            args += (tabs[k], sc)
+        for k in idx:
+            args += (tabs[k], sub[k])
         t = _c_einsum(*args, out)
         if rescale and t.size:
             m = t.max()
@@ -209,8 +354,10 @@ def _run_steps(tabs: list[np.ndarray], steps: list, final: list, q: list, *,
                 t = t / m
         tabs.append(t)
     args = []
-    for k, sc in final:
-        args += (tabs[k], sc)
+    final = plan["final"]
+    for k in final:
+        args += (tabs[k], sub[k])
+    q = plan["q"]
     return _c_einsum(*args, q) if len(final) <= 8 else np.einsum(*args, q, optimize=True)
 
 
