@@ -302,3 +302,64 @@ def test_a_component_wider_than_52_labels_takes_the_general_path():
     back = query(bn, "x0", {"x69": "c"})
     joint = cpds["x0"][:, None] * np.linalg.multi_dot(mats)
     assert np.allclose(back, joint[:, 2] / joint[:, 2].sum(), atol=1e-12)
+
+
+def test_junction_tree_messages_on_a_forest_agree_with_brute_force():
+    """``JunctionTree.query_batch`` sends only the messages a row's evidence changes:
+    rows without evidence, with evidence in the other tree of a forest, at the query's own
+    clique or far from it all get the brute-force posterior; a row with impossible
+    evidence is named in the error."""
+    from genlab.models.pgm import BayesianNetwork
+
+    rng = np.random.default_rng(5)
+    states = {v: ["0", "1", "2"] if v in "bd" else ["0", "1"] for v in "abcdef"}
+    parents = {"b": ["a"], "c": ["b"], "d": ["a", "c"], "f": ["e"]}
+
+    def table(v):
+        shape = [len(states[p]) for p in parents.get(v, [])] + [len(states[v])]
+        return rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+
+    bn = BayesianNetwork.from_cpds(states, parents, {v: table(v) for v in states})
+    joint = brute_force_joint(bn)
+    jt = JunctionTree(bn)
+    rows = [("a", {}), ("d", {}), ("f", {"c": "1"}), ("a", {"f": "0"}), ("c", {"d": "2"}),
+            ("a", {"c": "0", "f": "1"}), ("b", {"a": "1", "d": "0"}), ("e", {"f": "1"}),
+            ("d", {"a": "0", "e": "1"}), ("c", {"b": "2", "d": "1", "f": "0"})]
+    got = jt.query_batch([q for q, _ in rows], [e for _, e in rows])
+    for (q, ev), g in zip(rows, got):
+        assert np.abs(g - bf_posterior(bn, joint, q, ev)).max() < 1e-12
+    zero = BayesianNetwork.from_cpds({"x": ["0", "1"], "y": ["0", "1"]}, {"y": ["x"]},
+                                     {"x": np.array([1.0, 0.0]), "y": np.array([[0.5, 0.5], [0.5, 0.5]])})
+    with pytest.raises(ValueError, match="evidence set 1"):
+        JunctionTree(zero).query_batch(["y", "y"], [{}, {"x": "1"}])
+
+
+def test_elimination_cliques_of_a_four_cycle():
+    from genlab.models.pgm.factors import elimination_cliques
+
+    square = [(0, 1), (1, 2), (2, 3), (3, 0)]
+    assert elimination_cliques(square, [0, 1, 2, 3]) == [(0, 1, 3), (1, 2, 3)]
+    assert elimination_cliques([(0, 1), (1, 2)], [0, 1, 2]) == [(0, 1), (1, 2)]
+
+
+def test_ve_plans_label_small_networks_by_order_rank_and_renumber_large_ones():
+    """Networks of at most 52 variables plan on their tables' ids (labels are ranks in the
+    whole-network order); larger ones renumber each component's variables; both give the
+    junction tree's answers."""
+    from genlab.models.pgm import BayesianNetwork
+
+    bn = read_bif("alarm")
+    jt = JunctionTree(bn)
+    ev = {"HR": "HIGH", "BP": "LOW"}
+    assert np.allclose(query(bn, "INTUBATION", ev), jt.query_batch(["INTUBATION"], [ev])[0], atol=1e-9)
+    assert next(reversed(bn._cache["ve_plans"].values()))["ids"] is None
+    rng = np.random.default_rng(1)
+    names = [f"x{i}" for i in range(60)]
+    mats = [rng.dirichlet(np.ones(2), size=2) for _ in range(59)]
+    chain = BayesianNetwork.from_cpds({v: ["a", "b"] for v in names},
+                                      {names[i + 1]: [names[i]] for i in range(59)},
+                                      {"x0": np.array([0.4, 0.6]), **{names[i + 1]: mats[i] for i in range(59)}})
+    got = query(chain, "x12", {"x10": "b"})
+    plan = next(reversed(chain._cache["ve_plans"].values()))
+    assert plan["ids"] is not None and plan["local"]
+    assert np.allclose(got, np.eye(2)[1] @ mats[10] @ mats[11], atol=1e-12)

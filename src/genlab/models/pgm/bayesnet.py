@@ -25,9 +25,10 @@ from .bn_config import BayesNetConfig
 from .dag import DagMixin, topological_order  # noqa: F401 (re-exported)
 from .data import MISSING, DiscreteTable, as_table
 
-# query_batch(method="auto") uses the junction tree when all its clique tables together
-# hold at most this many entries (alarm 1,038, child 678; insurance 29,352 goes to VE)
-JT_AUTO_ENTRIES = 20_000
+# query_batch(method="auto") uses the junction tree when its largest clique table holds
+# at most this many entries (alarm 144, child 216); a row's messages then cost less than
+# planning a query. Wider trees go to VE (win95pts 512, insurance 7,200, pigs 177,147).
+JT_AUTO_MAX_CLIQUE = 256
 
 @MODELS.register("bayesnet", aliases=("bayesian_network", "bn"))
 class BayesianNetwork(DagMixin, GenerativeModel):
@@ -265,11 +266,12 @@ class BayesianNetwork(DagMixin, GenerativeModel):
             variables: one query variable per row.
             evidence: one evidence dict (or ``None``) per row.
             method: ``"ve"`` (variable elimination per query, pruned and planned),
-                ``"jt"`` (one junction tree calibrated for all evidence sets at once, in
-                vectorised chunks) or ``"auto"``: the junction tree when its clique tables
-                are small (at most ``JT_AUTO_ENTRIES`` entries in all, so calibrating one
-                evidence set costs less than a typical query), else VE — on wide networks
-                such as link (treewidth 15, 38M clique entries) the tree would be far slower.
+                ``"jt"`` (the junction tree: each row's evidence passed as messages
+                towards its query's clique, all rows at once per tree edge) or
+                ``"auto"``: the junction tree when its cliques are small (at most
+                ``JT_AUTO_MAX_CLIQUE`` entries in the largest, so a row's messages cost
+                less than planning a query), else VE — on pigs or link the tree's cliques
+                hold 10^5-10^7 entries.
         Returns:
             a list of posterior vectors.
         """
@@ -295,12 +297,24 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         return jt
 
     def _small_junction_tree(self) -> bool:
-        from .ve_plan import _global_order
+        """Whether the junction tree's largest clique holds at most ``JT_AUTO_MAX_CLIQUE``
+        entries (worked out from the whole-network elimination order, without building it)."""
+        jt = self._cache.get("junction_tree")
+        if jt is not None:
+            return jt.max_clique <= JT_AUTO_MAX_CLIQUE
+        if "jt_max_clique" not in self._cache:
+            from .factors import elimination_cliques
+            from .ve_plan import _global_order
 
-        if "junction_tree" not in self._cache and _global_order(self, "min_fill") is None:
-            return False  # induced width > 12: cliques too big to be worth building
-        jt = self.junction_tree()
-        return sum(int(np.prod([jt.card[v] for v in c])) for c in jt.cliques) <= JT_AUTO_ENTRIES
+            order = _global_order(self, "min_fill")
+            if order is None:  # induced width > 12: far too wide
+                self._cache["jt_max_clique"] = None
+            else:
+                card = self.cardinalities
+                self._cache["jt_max_clique"] = max(
+                    int(np.prod([card[v] for v in c])) for c in elimination_cliques([f for f, _ in self.factors()], order))
+        big = self._cache["jt_max_clique"]
+        return big is not None and big <= JT_AUTO_MAX_CLIQUE
 
     def map_query(self, variables: Sequence[str] | None = None,
                   evidence: Mapping[str, Any] | None = None) -> dict[str, str]:

@@ -191,25 +191,54 @@ def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heu
     return order
 
 
-def induced_width(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> int:
-    """Largest neighbour count met when eliminating ``order`` (the induced width; the
-    largest intermediate factor spans width + 1 variables)."""
+def _elimination_cliques_masks(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> list[int]:
+    """Each variable of ``order`` with its neighbours when it is eliminated from the
+    interaction graph of ``scopes``, as bit masks."""
     adj: dict[int, int] = {}
     for s in scopes:
+        s = [int(v) for v in s]
         m = 0
         for v in s:
             m |= 1 << v
         for v in s:
             adj[v] = adj.get(v, 0) | m
-    width = 0
+    found = []
     for v in order:
+        v = int(v)
         bit = 1 << v
-        nb = adj.pop(v, 0) & ~bit
-        width = max(width, nb.bit_count())
-        rest = nb
+        c = adj.pop(v, 0) | bit
+        found.append(c)
+        rest = c & ~bit
         while rest:
             low = rest & -rest
             a = low.bit_length() - 1
             rest ^= low
-            adj[a] = (adj.get(a, 0) | nb) & ~bit
-    return width
+            adj[a] = (adj.get(a, 0) | c) & ~bit
+    return found
+
+
+def elimination_cliques(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> list[tuple[int, ...]]:
+    """The maximal cliques of the triangulation that eliminating ``order`` makes of the
+    interaction graph of ``scopes`` (each variable with its neighbours when it goes), as
+    sorted tuples, largest first (ties in elimination order): a junction tree's nodes."""
+    found = sorted(_elimination_cliques_masks(scopes, order), key=int.bit_count, reverse=True)
+    kept: list[int] = []
+    for c in found:
+        if not any(c & k == c for k in kept):
+            kept.append(c)
+    out = []
+    for c in kept:
+        vs = []
+        while c:
+            low = c & -c
+            c ^= low
+            vs.append(low.bit_length() - 1)
+        out.append(tuple(vs))
+    return out
+
+
+def induced_width(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> int:
+    """Largest neighbour count met when eliminating ``order`` (the induced width; the
+    largest intermediate factor spans width + 1 variables)."""
+    return max((c.bit_count() - 1 for c in _elimination_cliques_masks(scopes, order)), default=0)
+

@@ -1,11 +1,13 @@
-"""Junction tree (clique tree) inference, calibrated once for many queries
-(Lauritzen & Spiegelhalter, 1988; Hugin propagation, Jensen et al., 1990).
+"""Junction tree (clique tree) inference (Lauritzen & Spiegelhalter, 1988; Hugin
+propagation, Jensen et al., 1990; Shafer-Shenoy messages, 1990).
 
 The tree is built once per network from a greedy min-fill elimination of the moral
 graph: its maximal elimination cliques, joined by a maximum-weight spanning tree over
-separator sizes. Calibration is batched: ``B`` evidence sets (each a dict, any variables)
-are propagated together as a leading batch axis, so a thousand different queries cost
-one vectorised pass per clique instead of a thousand eliminations.
+separator sizes. ``calibrate`` (every clique's belief, for ``marginals`` and EM) is
+batched: ``B`` evidence sets are propagated together as a leading batch axis.
+``query_batch`` answers one variable per evidence set more cheaply: the evidence-free
+message along every edge is computed once, and each row sends only the messages its
+evidence changes towards its query's clique, all rows that need an edge at once.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .factors import elimination_order, expand
+from .factors import elimination_cliques, elimination_order, expand
 
 MAX_ENTRIES = 1 << 22  # batch rows x largest clique table per chunk
 
@@ -47,24 +49,7 @@ class JunctionTree:
         d = len(card)
         scopes = [tuple(bn.parents_[i]) + (i,) for i in range(d)]
         order = elimination_order(scopes, range(d), card, heuristic=heuristic)
-        adj = [set() for _ in range(d)]
-        for s in scopes:
-            for v in s:
-                adj[v].update(u for u in s if u != v)
-        cliques: list[frozenset[int]] = []
-        for v in order:
-            c = frozenset(adj[v] | {v})
-            for a in adj[v]:
-                adj[a].discard(v)
-                adj[a].update(adj[v] - {a})
-            adj[v] = set()
-            cliques.append(c)
-        cliques.sort(key=len, reverse=True)
-        maximal: list[frozenset[int]] = []
-        for c in cliques:
-            if not any(c <= m for m in maximal):
-                maximal.append(c)
-        self.cliques = [tuple(sorted(c)) for c in maximal]
+        self.cliques = elimination_cliques(scopes, order)
         nc = len(self.cliques)
         member = np.zeros((nc, d), dtype=np.int32)
         for k, c in enumerate(self.cliques):
@@ -268,7 +253,7 @@ class JunctionTree:
         prior: list[np.ndarray] = []
         for e, a in enumerate(src):
             ops = [(self.cliques[a], self.psi[a])] + [(seps[f], prior[f]) for f in inc[e]]
-            m = _einsum(ops, seps[e])
+            m = _einsum(ops, seps[e], optimize=False)
             prior.append(m / m.sum())
         got = self.__dict__["_msg_cache"] = {"src": src, "inc": inc, "into": into, "seps": seps,
                                               "side": side, "prior": prior}

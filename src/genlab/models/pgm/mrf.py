@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import elimination_order
+from .factors import elimination_order, induced_width
 
 MAX_CLIQUE_ENTRIES = 1 << 24
 
@@ -123,7 +123,7 @@ class PairwiseGraph:
 
         scopes = [(i,) for i in range(self.n)] + [tuple(e) for e in self.edges]
         order = elimination_order(scopes, range(self.n), [self.k] * self.n, heuristic=heuristic)
-        width = _induced_width(scopes, order)
+        width = induced_width(scopes, order) + 1  # variables in the largest clique
         if self.k ** width > MAX_CLIQUE_ENTRIES:
             raise ValueError(f"exact log Z needs cliques of {width} variables ({self.k}^{width} "
                              "entries); use loopy BP or AIS instead")
@@ -173,18 +173,3 @@ class PairwiseGraph:
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = a.max(axis, keepdims=True)
     return (m + np.log(np.exp(a - m).sum(axis, keepdims=True))).squeeze(axis)
-
-
-def _induced_width(scopes: list[tuple[int, ...]], order: list[int]) -> int:
-    adj: dict[int, set[int]] = {}
-    for s in scopes:
-        for v in s:
-            adj.setdefault(v, set()).update(u for u in s if u != v)
-    width = 1
-    for v in order:
-        nb = adj.pop(v, set())
-        width = max(width, len(nb) + 1)
-        for u in nb:
-            adj[u].discard(v)
-            adj[u].update(nb - {u})
-    return width
