@@ -181,7 +181,9 @@ def _order_bitset(scopes: Iterable[Sequence[int]], eliminate: Iterable[int], heu
         adj[k] = 0
         todo.discard(k)
         order.append(ids[k])
-        rest = touched & ~bit
+        # min_size / min_weight look at a variable's own neighbours only: those changed
+        # for the eliminated variable's neighbours; fill counts change one step further
+        rest = (touched if heuristic == "min_fill" else nb) & ~bit
         while rest:
             low = rest & -rest
             a = low.bit_length() - 1
