@@ -363,3 +363,30 @@ def test_ve_plans_label_small_networks_by_order_rank_and_renumber_large_ones():
     plan = next(reversed(chain._cache["ve_plans"].values()))
     assert plan["ids"] is not None and plan["local"]
     assert np.allclose(got, np.eye(2)[1] @ mats[10] @ mats[11], atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [25, 45])
+def test_evidence_too_improbable_for_doubles_still_gives_the_posterior(n):
+    """x0 -> h_i -> y_i with every y_i observed at a value of probability ~1e-15: the
+    unscaled product of the messages underflows (1e-375 and beyond), so the query reruns
+    its plan rescaling every step; the answer matches a log-space sum. n = 25 plans on
+    ranks (51 variables), n = 45 on a renumbered component (91 variables)."""
+    from genlab.models.pgm import BayesianNetwork
+
+    rng = np.random.default_rng(3)
+    states, parents = {"x0": ["a", "b"]}, {}
+    cpds = {"x0": np.array([0.3, 0.7])}
+    logpost = np.log(cpds["x0"])
+    for i in range(n):
+        h, y = f"h{i}", f"y{i}"
+        states[h] = states[y] = ["a", "b"]
+        parents[h], parents[y] = ["x0"], [h]
+        cpds[h] = rng.dirichlet(np.ones(2), size=2)
+        tiny = rng.uniform(1e-15, 3e-15, size=2)
+        cpds[y] = np.stack([1 - tiny, tiny], axis=1)
+        logpost += np.log(cpds[h] @ tiny)  # the message from h_i and y_i = "b"
+    bn = BayesianNetwork.from_cpds(states, parents, cpds)
+    got = query(bn, "x0", {f"y{i}": "b" for i in range(n)})
+    want = np.exp(logpost - logpost.max())
+    assert np.allclose(got, want / want.sum(), rtol=1e-9, atol=1e-12)
+    assert (next(reversed(bn._cache["ve_plans"].values()))["ids"] is None) == (n == 25)

@@ -54,8 +54,7 @@ def _einsum_product(factors: Sequence[Factor], keep: Sequence[int]) -> np.ndarra
     return np.einsum(*args, optimize=False)
 
 
-def _sum_eliminate(factors: list[Factor], order: Sequence[int], *, local: bool = False
-                   ) -> list[Factor]:
+def _sum_eliminate(factors: list[Factor], order: Sequence[int]) -> list[Factor]:
     """Sum-product elimination for single queries: a variable -> factor index keeps each
     step's bookkeeping proportional to its bucket; tables are rescaled only when they
     drift towards under/overflow (the posterior is normalised at the end)."""
@@ -78,13 +77,7 @@ def _sum_eliminate(factors: list[Factor], order: Sequence[int], *, local: bool =
         if not inv:
             continue
         scope = tuple(dict.fromkeys(u for vs, _ in inv for u in vs if u != v))
-        if local and len(inv) <= 8:  # ids < 52 are einsum subscripts already
-            args: list = []
-            for sc, tb in inv:
-                args += (tb, sc)
-            t = np.einsum(*args, scope)
-        else:
-            t = _einsum_product(inv, scope) if len(inv) <= 8 else product(inv, scope)[1]
+        t = _einsum_product(inv, scope) if len(inv) <= 8 else product(inv, scope)[1]
         if t.size:
             m = t.max()
             if 0 < m < 1e-100 or m > 1e100:
