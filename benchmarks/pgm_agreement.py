@@ -88,7 +88,11 @@ def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: s
             break
         free = [v for v in rng.permutation(bn.variables_) if v not in ev][:3]
         mine = map_query(bn, free, ev)
-        theirs = ve.map_query(free, evidence=ev, show_progress=False)
+        try:
+            theirs = ve.map_query(free, evidence=ev, show_progress=False)
+        except MemoryError as e:  # pgmpy multiplies every reduced table at once
+            emit({"kind": "pgmpy_error", "op": "map", "error": f"{type(e).__name__}: {str(e)[:120]}"})
+            continue
         post = query(bn, free, ev)
         p = [float(post[tuple(bn.state_index(v, a[v]) for v in free)]) for a in (mine, theirs)]
         emit({"kind": "map", "p_genlab": p[0], "p_pgmpy": p[1], "same": mine == theirs})
@@ -108,6 +112,10 @@ def summarise(name: str, lines: list[dict], timed_out: bool) -> dict:
            "map_same_assignment": sum(x["same"] for x in maps)}
     diffs = [v for v in (rec["max_marginal_diff"], rec["max_batch_diff"], rec["max_map_prob_diff"]) if v is not None]
     rec["agree"] = bool(diffs) and max(diffs) < tol
+    errs = [x for x in lines if x["kind"] == "pgmpy_error"]
+    rec["pgmpy_failures"] = len(errs)
+    if errs:
+        rec["pgmpy_error"] = errs[0]["error"]
     return rec
 
 
@@ -121,7 +129,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         out.append(f"| {r['network']} | {r['nodes']} | {r['tol']:.0e} | {r['marginals']}"
                    f"{' (cap)' if r['timed_out'] else ''} | {f(r['max_marginal_diff'])} | {f(r['max_batch_diff'])} "
-                   f"| {r['maps']} ({r['map_same_assignment']}) | {f(r['max_map_prob_diff'])} | "
+                   f"| {r['maps']} ({r['map_same_assignment']})"
+                   f"{' + %d pgmpy out of memory' % r['pgmpy_failures'] if r.get('pgmpy_failures') else ''}"
+                   f" | {f(r['max_map_prob_diff'])} | "
                    f"{'yes' if r['agree'] else 'NO'} |")
     return "\n".join(out)
 

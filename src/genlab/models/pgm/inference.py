@@ -154,9 +154,10 @@ def query(bn, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None
     for k, i, evpos in plan["sliced"]:
         tabs[k] = cpds[i][tuple([_ALL if v is None else ev[v] for v in evpos])]
     if plan["steps"] is not None:  # a precomputed sequence of small einsum calls
-        t = _run_steps(list(tabs), plan)
+        t = _run_steps(tabs, plan)
         z = t.sum()
         if not z > 0:  # underflow, or evidence of probability zero: rescale each step
+            del tabs[plan["n_tabs"]:]
             t = _run_steps(tabs, plan, rescale=True)
             z = t.sum()
     else:

@@ -256,7 +256,8 @@ class JunctionTree:
             m = _einsum(ops, seps[e], optimize=False)
             prior.append(m / m.sum())
         got = self.__dict__["_msg_cache"] = {"src": src, "inc": inc, "into": into, "seps": seps,
-                                              "side": side, "prior": prior}
+                                              "side": side, "side_f": side.T.astype(np.float32),
+                                              "prior": prior}
         return got
 
     def _answer(self, q: list[int], codes: list[dict], evidence: Sequence[Mapping[str, Any]]
@@ -280,7 +281,7 @@ class JunctionTree:
         home = np.array([self.home[v] for v in q], dtype=np.intp)
         side = t["side"]
         # need[r, e]: row r's answer uses a message along e that its evidence changes
-        need = ((ev_home.astype(np.int32) @ side.T.astype(np.int32)) > 0) & ~side.T[home]
+        need = ((ev_home.astype(np.float32) @ t["side_f"]) > 0) & ~side.T[home]  # BLAS, exact counts
         msg: dict[int, np.ndarray] = {}
         pos: dict[int, np.ndarray] = {}
 

@@ -340,8 +340,8 @@ def _symbolic_steps(sub: list[tuple], slots: Sequence[int], order: Sequence[int]
 
 
 def _run_steps(tabs: list[np.ndarray], plan: dict, *, rescale: bool = False) -> np.ndarray:
-    """Run a plan's einsum steps on its filled table slots; returns the unnormalised
-    posterior over the plan's query labels."""
+    """Run a plan's einsum steps on its filled table slots (appending each result);
+    returns the unnormalised posterior over the plan's query labels."""
     sub = plan["sub"]
     for idx, out in plan["steps"]:
         args: list = []
@@ -353,11 +353,12 @@ def _run_steps(tabs: list[np.ndarray], plan: dict, *, rescale: bool = False) -> 
             if m > 0:
                 t = t / m
         tabs.append(t)
+    final, q = plan["final"], plan["q"]
+    if len(final) == 1 and list(sub[final[0]]) == q:  # the last step's table is the answer
+        return tabs[final[0]]
     args = []
-    final = plan["final"]
     for k in final:
         args += (tabs[k], sub[k])
-    q = plan["q"]
     return _c_einsum(*args, q) if len(final) <= 8 else np.einsum(*args, q, optimize=True)
 
 
