@@ -332,6 +332,14 @@ def test_junction_tree_messages_on_a_forest_agree_with_brute_force():
                                      {"x": np.array([1.0, 0.0]), "y": np.array([[0.5, 0.5], [0.5, 0.5]])})
     with pytest.raises(ValueError, match="evidence set 1"):
         JunctionTree(zero).query_batch(["y", "y"], [{}, {"x": "1"}])
+    from genlab.models.pgm import junction
+
+    old, junction.MAX_ENTRIES = junction.MAX_ENTRIES, 2  # one row per chunk: the index is the batch's
+    try:
+        with pytest.raises(ValueError, match="evidence set 2"):
+            JunctionTree(zero).query_batch(["y"] * 3, [{}, {"x": "0"}, {"x": "1"}])
+    finally:
+        junction.MAX_ENTRIES = old
 
 
 def test_elimination_cliques_of_a_four_cycle():

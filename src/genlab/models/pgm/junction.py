@@ -213,7 +213,7 @@ class JunctionTree:
         chunk = max(1, MAX_ENTRIES // self.max_clique)
         out: list[np.ndarray] = []
         for s in range(0, len(q), chunk):
-            out += self._answer(q[s:s + chunk], codes[s:s + chunk], evidence[s:s + chunk])
+            out += self._answer(q[s:s + chunk], codes[s:s + chunk], evidence, s)
         return out
 
     def _messages(self) -> dict:
@@ -260,8 +260,10 @@ class JunctionTree:
                                               "prior": prior}
         return got
 
-    def _answer(self, q: list[int], codes: list[dict], evidence: Sequence[Mapping[str, Any]]
-                ) -> list[np.ndarray]:
+    def _answer(self, q: list[int], codes: list[dict], evidence: Sequence[Mapping[str, Any]],
+                first: int) -> list[np.ndarray]:
+        """Rows ``first ..`` of a ``query_batch`` (``evidence`` is the whole batch's, for
+        error messages)."""
         t = self._messages()
         src, inc, seps, prior = t["src"], t["inc"], t["seps"], t["prior"]
         b, nc = len(q), len(self.cliques)
@@ -325,7 +327,7 @@ class JunctionTree:
                 p = np.broadcast_to(_einsum(ops, (v,), optimize=False), (len(rows), self.card[v]))
             z = p.sum(1)
             if not (z > 0).all():
-                r = rs[int(np.argmin(z > 0))]
+                r = first + rs[int(np.argmin(z > 0))]
                 raise ValueError(f"evidence set {r} ({dict(evidence[r])}) has probability zero")
             p = p / z[:, None]
             for i, r in enumerate(rs):
