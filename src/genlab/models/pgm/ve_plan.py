@@ -180,6 +180,7 @@ def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
     cost = 0
     em = comp & ~qm
     limit = DEFER_ENTRIES
+    deferred = False
     for last in [False] * DEFER_PASSES + [True]:
         later = 0
         while em:
@@ -226,12 +227,13 @@ def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
             alive |= 1 << k
         if not later:
             break
+        deferred = True
         em = later
         limit *= 4
     return {"ids": None, "sliced": sliced, "check": check, "q": [rank[v] for v in q],
             "steps": steps, "final": _bits(alive), "sub": sub, "cost": cost, "global_cost": cost,
             "order": None, "inside": inside, "card": card, "n_tabs": d, "reordered": False,
-            "local": True}
+            "local": True, "deferred": deferred}
 
 
 def _plan_general(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
@@ -297,15 +299,19 @@ def _plan_general(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
 def _reorder(plan: dict) -> None:
     """The whole-network order can be far from the best one for a pruned graph
     (insurance: intermediate tables of 7 variables); try a min-weight order of the plan's
-    own and keep it if it does less einsum work."""
+    own and keep it if it does less einsum work. A rank-labelled plan whose deferrals
+    backfired also gets its plain ascending order back if that is cheaper."""
     n, card = plan["n_tabs"], plan["card"]
     slots = _bits(plan["inside"])
     scopes = [plan["sub"][k] for k in slots]
     labels = {v for sc in scopes for v in sc} - set(plan["q"])
-    alt = elimination_order(scopes, sorted(labels), card, heuristic="min_weight")
-    steps, final, full, cost = _symbolic_steps(plan["sub"][:n], slots, alt, card)
-    if cost < plan["cost"]:
-        plan.update(order=alt, steps=steps, final=final, sub=full, cost=cost)
+    orders = [elimination_order(scopes, sorted(labels), card, heuristic="min_weight")]
+    if plan.get("deferred"):
+        orders.append(sorted(labels))
+    for alt in orders:
+        steps, final, full, cost = _symbolic_steps(plan["sub"][:n], slots, alt, card)
+        if cost < plan["cost"]:
+            plan.update(order=alt, steps=steps, final=final, sub=full, cost=cost)
     plan["reordered"] = True
 
 
