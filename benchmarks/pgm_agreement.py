@@ -9,7 +9,7 @@ variables compared by the posterior probability of genlab's and pgmpy's assignme
 (ties may pick different assignments of equal probability) — pgmpy's MAP being the argmax
 of its exact joint posterior of the three, whose every entry is compared too (pgmpy's own
 ``map_query`` ran out of memory on mildew and barley, asking for 102 GiB, and had not
-finished one query on andes after four minutes). Each network runs in its own
+finished one query on andes after five minutes). Each network runs in its own
 process under a wall-clock cap (pgmpy's query time grows steeply on the large networks);
 the answers compared before the cap are kept and the table says how many.
 
