@@ -34,7 +34,7 @@ _ALL = slice(None)
 
 def _query_vars(bn, variables: Sequence[str] | str) -> list[int]:
     if isinstance(variables, str):
-        variables = [variables]
+        return [bn.index(variables)]
     q = [bn.index(v) for v in variables]
     if len(set(q)) != len(q):
         raise ValueError(f"query variables repeat: {list(variables)}")

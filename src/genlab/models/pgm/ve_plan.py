@@ -82,7 +82,7 @@ def _ranked(bn, heuristic: str):
                 for r in sc:
                     fac[r] |= 1 << i
             card = [int(bn.cardinalities[v]) for v in glob]
-            bn._cache[key] = (rank, famt, subs, fam, fac, card, {}, {})
+            bn._cache[key] = (rank, famt, subs, fam, fac, card, {}, {}, _ancestor_masks(bn))
     return bn._cache[key]
 
 
@@ -110,7 +110,9 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
         if not got["reordered"] and got["cost"] > REORDER_COST:
             _reorder(got)
         return got
-    ranked = _ranked(bn, heuristic)
+    ranked = bn._cache.get(("ve_ranked", heuristic), False)
+    if ranked is False:
+        ranked = _ranked(bn, heuristic)
     got = _plan_ranked(bn, q, ev, ranked) if ranked is not None else _plan_general(bn, q, ev, heuristic)
     if got["cost"] > REORDER_FIRST_COST and not got["reordered"]:
         _reorder(got)
@@ -124,8 +126,7 @@ def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
     """``_plan`` on a network relabelled by ``_ranked``: the component is grown by bit
     masks, tables keep their ids as slots, and the steps eliminate the component's labels
     in ascending order."""
-    rank, famt, subs, fam, fac, card, sliced_memo, out_memo = ranked
-    anc = _ancestor_masks(bn)
+    rank, famt, subs, fam, fac, card, sliced_memo, out_memo, anc = ranked
     m = evm = qm = evt = 0
     for v in q:
         m |= anc[v]
@@ -370,10 +371,14 @@ def _run_steps(tabs: list[np.ndarray], plan: dict, *, rescale: bool = False) -> 
     returns the unnormalised posterior over the plan's query labels."""
     sub = plan["sub"]
     for idx, out in plan["steps"]:
-        args: list = []
-        for k in idx:
-            args += (tabs[k], sub[k])
-        t = _c_einsum(*args, out)
+        if len(idx) == 2:  # the common case, without building an argument list
+            a, b = idx
+            t = _c_einsum(tabs[a], sub[a], tabs[b], sub[b], out)
+        else:
+            args: list = []
+            for k in idx:
+                args += (tabs[k], sub[k])
+            t = _c_einsum(*args, out)
         if rescale and t.size:
             m = t.max()
             if m > 0:
