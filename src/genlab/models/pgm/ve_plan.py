@@ -122,6 +122,29 @@ def _plan(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     return got
 
 
+def _component(qm: int, evm: int, tables: int, fac: Sequence[int], fam: Sequence[int]
+               ) -> tuple[int, int]:
+    """Grow the query's component of the evidence-cut factor graph, label by label: from
+    the labels in ``qm``, through the tables in ``tables`` (``fac[label]``: the tables
+    holding a label; ``fam[table]``: its labels), never through an observed label
+    (``evm``). Returns the component's labels and tables as bit masks."""
+    comp = todo = qm
+    inside = 0
+    while todo:
+        low = todo & -todo
+        todo ^= low
+        f = fac[low.bit_length() - 1] & tables & ~inside
+        inside |= f
+        while f:
+            lf = f & -f
+            f ^= lf
+            new = fam[lf.bit_length() - 1] & ~evm & ~comp
+            if new:
+                comp |= new
+                todo |= new
+    return comp, inside
+
+
 def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
     """``_plan`` on a network relabelled by ``_ranked``: the component is grown by bit
     masks, tables keep their ids as slots, and the steps eliminate the component's labels
@@ -136,21 +159,7 @@ def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
         r = rank[v]
         evm |= 1 << r
         evt |= fac[r]
-    # grow the query's component of the evidence-cut factor graph, label by label
-    comp = todo = qm
-    inside = 0
-    while todo:
-        low = todo & -todo
-        todo ^= low
-        f = fac[low.bit_length() - 1] & m & ~inside
-        inside |= f
-        while f:
-            lf = f & -f
-            f ^= lf
-            new = fam[lf.bit_length() - 1] & ~evm & ~comp
-            if new:
-                comp |= new
-                todo |= new
+    comp, inside = _component(qm, evm, m, fac, fam)
     masks = list(fam)
     sub = list(subs)
     sliced = []
@@ -250,20 +259,7 @@ def _plan_general(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     for v in ev:
         m |= anc[v]
         evm |= 1 << v
-    comp = todo = qm
-    inside = 0
-    while todo:
-        low = todo & -todo
-        todo ^= low
-        f = fac_of[low.bit_length() - 1] & m & ~inside
-        inside |= f
-        while f:
-            lf = f & -f
-            f ^= lf
-            new = fam[lf.bit_length() - 1] & ~evm & ~comp
-            if new:
-                comp |= new
-                todo |= new
+    comp, inside = _component(qm, evm, m, fac_of, fam)
     em = comp & ~qm
     cvars = _bits(comp)
     local = len(cvars) <= 52
