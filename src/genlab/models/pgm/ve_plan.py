@@ -25,7 +25,7 @@ REORDER_COST = 4096
 REORDER_FIRST_COST = 65536
 # A rank-labelled plan puts off a label whose bucket would iterate over more than this
 # many entries, for up to DEFER_PASSES later passes (4x the limit each): a near-free
-# repair of the whole-network order (insurance: 10.6k -> 6.5k entries a query).
+# repair of the whole-network order (insurance: 10.6k -> 6.1k entries a query).
 DEFER_ENTRIES = 1024
 DEFER_PASSES = 3
 
