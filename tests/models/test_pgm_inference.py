@@ -426,3 +426,24 @@ def test_deferred_buckets_keep_the_answers():
     assert plain_steps != deferred_steps  # some plan did put a label off
     for a, b in zip(plain, deferred):
         assert np.allclose(a, b, atol=1e-12)
+
+
+def test_query_batch_auto_leaves_wide_trees_to_variable_elimination():
+    """A child of four five-state parents makes a 3,125-entry clique: ``auto`` answers by
+    VE without building the junction tree, and the tree (asked for) agrees."""
+    from genlab.models.pgm import BayesianNetwork, bayesnet
+
+    rng = np.random.default_rng(2)
+    five = ["s0", "s1", "s2", "s3", "s4"]
+    states = {v: five for v in "abcde"}
+    parents = {"e": ["a", "b", "c", "d"]}
+    cpds = {v: rng.dirichlet(np.ones(5)) for v in "abcd"}
+    cpds["e"] = rng.dirichlet(np.ones(5), size=(5, 5, 5, 5))
+    bn = BayesianNetwork.from_cpds(states, parents, cpds)
+    qs, evs = ["a", "b", "e"], [{"e": "s1"}, {"e": "s2", "a": "s0"}, {"c": "s4"}]
+    assert 5 ** 5 > bayesnet.JT_AUTO_MAX_CLIQUE
+    auto = bn.query_batch(qs, evs)
+    assert not bn._small_junction_tree() and "junction_tree" not in bn._cache
+    jt = bn.query_batch(qs, evs, method="jt")
+    for a, b, (q, e) in zip(auto, jt, zip(qs, evs)):
+        assert np.allclose(a, b, atol=1e-12) and np.allclose(a, query(bn, q, e), atol=1e-15)
