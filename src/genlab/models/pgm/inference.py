@@ -161,18 +161,12 @@ def query(bn, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None
             t = _run_steps(tabs, plan, rescale=True)
             z = t.sum()
     else:
-        rest = _sum_eliminate(list(zip(_scopes(bn, plan), tabs)), plan["order"])
+        rest = _sum_eliminate(list(zip(plan["sub"], tabs)), plan["order"])  # ids as labels
         t = _einsum_product(rest, q) if len(rest) <= 8 else product(rest, q)[1]
         z = t.sum()
     if not z > 0:
         raise ValueError(f"the evidence {dict(evidence or {})} has probability zero")
     return t / z
-
-
-def _scopes(bn, plan: dict) -> list[tuple]:
-    """The variable ids of a general plan's table slots (evidence sliced out)."""
-    ev = {i: {v for v in evpos if v is not None} for _, i, evpos in plan["sliced"]}
-    return [tuple(v for v in (*bn.parents_[i], i) if v not in ev.get(i, ())) for i in plan["ids"]]
 
 
 def log_evidence(bn, evidence: Mapping[Any, Any] | None, *, elimination: str = "min_fill") -> float:

@@ -249,8 +249,8 @@ def _plan_ranked(bn, q: tuple, ev: tuple, ranked) -> dict:
 def _plan_general(bn, q: tuple, ev: tuple, heuristic: str) -> dict:
     """``_plan`` for networks over 52 variables or without a usable whole-network order:
     the component's labels are renumbered from 0 (einsum subscripts while it holds at
-    most 52 variables; else ``steps`` is ``None`` and the query runs the generic
-    elimination of ``pgm.inference``)."""
+    most 52 variables; else they stay the variable ids, ``steps`` is ``None`` and the
+    query runs the generic elimination of ``pgm.inference`` on ``sub``)."""
     anc, fam, famt, fac_of, card = _static(bn)
     m = evm = qm = 0
     for v in q:
