@@ -25,6 +25,8 @@ from _common import Budget, WallAnneal, save
 
 import torch
 
+from genlab.train.checkpoint import read_checkpoint
+
 OUT = Path("benchmarks/out/molecules")
 MODELS = {
     # name -> (model type, data set, model config)
@@ -71,7 +73,7 @@ def train(args) -> None:
     run_dir = OUT / args.name / "run"
     before = json.loads((OUT / args.name / "train.json").read_text()) if args.resume else {"wall_s": 0, "steps": 0}
     if args.resume:  # continue from the last checkpoint (the trainer restores weights, optimizer, step)
-        budget.steps = int(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["step"])
+        budget.steps = int(read_checkpoint(run_dir / "checkpoints" / "last.pt")["step"])
     model.fit(splits["train"], {"epochs": 100, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
                                 "val_fraction": 0, "progress": True, "seed": 0, "log_every": 50,
                                 "checkpoint_every": args.checkpoint_every},

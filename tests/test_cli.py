@@ -111,7 +111,7 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys):
 
 def test_sample_takes_the_models_own_options(trained, tmp_path, capsys):
     assert main(["sample", str(trained), "-n", "4", "-o", str(tmp_path / "t.npy"), "--temperature=0.5"]) == 0
-    assert main(["sample", str(trained), "-n", "4", "-o", str(tmp_path / "t.npy"), "--mean", "false"]) == 0
+    assert main(["sample", str(trained), "-n", "4", "-o", str(tmp_path / "t2.npy"), "--mean", "false"]) == 0
     assert main(["sample", str(trained), "--temprature=0.5"]) == 2
     assert "did you mean --temperature" in capsys.readouterr().err
 

@@ -27,18 +27,48 @@ def apply_wait_policy() -> None:
         )
 
 
+THREADS_PER_CPU = 4  # more threads than this per CPU only adds overhead (and can abort libgomp)
+
+
+def max_threads() -> int:
+    """The most CPU threads genlab accepts: ``4 x os.cpu_count()`` of this machine."""
+    return THREADS_PER_CPU * (os.cpu_count() or 1)
+
+
+def check_threads(n: object, what: str = "threads") -> int:
+    """``n`` as an int in ``[1, max_threads()]``, else ``ValueError`` (naming ``what`` and,
+    for too many, this machine's CPU count)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        try:
+            as_int = int(n)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{what} must be a positive integer, got {n!r}") from None
+        if as_int != n:
+            raise ValueError(f"{what} must be a positive integer, got {n!r}")
+        n = as_int
+    if n < 1:
+        raise ValueError(f"{what} must be >= 1, got {n}")
+    if n > max_threads():
+        cpus = os.cpu_count() or 1
+        raise ValueError(f"{what} must be <= {max_threads()} ({THREADS_PER_CPU} x the {cpus} "
+                         f"CPU{'s' if cpus != 1 else ''} of this machine), got {n}")
+    return n
+
+
 def set_threads(n: int | None) -> int:
     """Set the number of CPU threads torch uses for intra-op parallelism.
 
     Args:
-        n: threads to use; ``None`` keeps torch's default (the number of physical cores).
+        n: threads to use, 1 to ``max_threads()`` (4 x this machine's CPUs); ``None``
+            keeps torch's default (the number of physical cores).
     Returns:
         The number of threads now in effect.
+    Raises:
+        ValueError: ``n`` is not a whole number in that range (torch's OpenMP runtime
+            would abort the process on absurd counts such as 100000).
     """
     import torch
 
     if n is not None:
-        if int(n) < 1:
-            raise ValueError(f"threads must be >= 1, got {n}")
-        torch.set_num_threads(int(n))
+        torch.set_num_threads(check_threads(n))
     return torch.get_num_threads()

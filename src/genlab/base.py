@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,8 @@ FORMAT_VERSION = 1
 LOG_PROB_KINDS = ("exact", "lower_bound", "unnormalized", "none")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KB; anything past 1 MiB is not one of ours
+MAX_PARAMETERS = 2_000_000_000  # a model config asking for more is refused before it is built
 
 
 # ----------------------------------------------------------------------------- configs
@@ -39,7 +42,55 @@ class Config:
 
     Subclasses call ``super().__post_init__()`` is not needed; they validate their own
     fields and raise ``ValueError`` with an actionable message.
+
+    Every config, whatever its own ``__post_init__`` does, first rejects NaN and +-inf in
+    its float fields (also inside tuples, e.g. ``betas``): NaN compares ``False`` with
+    everything, so range checks such as ``lr > 0`` would let it through. A field where
+    infinity means something lists its name in the class attribute ``allow_inf``
+    (NaN is never accepted).
     """
+
+    #: names of float fields that may be +-inf on purpose (NaN is always rejected)
+    allow_inf: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # wrap each subclass's own __post_init__ so the finiteness check runs first, even
+        # when it does not call super().__post_init__()
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "_checks_finite", False):
+            def __post_init__(self: "Config", _own: Any = own) -> None:
+                self._check_finite()
+                _own(self)
+
+            __post_init__._checks_finite = True  # type: ignore[attr-defined]
+            __post_init__.__doc__ = own.__doc__
+            cls.__post_init__ = __post_init__  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        """Validate the fields (here: only that float fields are finite)."""
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        """Raise ``ValueError`` naming the class and field if a float field (or a float
+        inside a tuple/list field) is NaN, or +-inf without the field in ``allow_inf``."""
+        import math
+        import numbers
+
+        def bad(v: Any, inf_ok: bool) -> bool:
+            if isinstance(v, (tuple, list)):
+                return any(bad(u, inf_ok) for u in v)
+            if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
+                return math.isnan(v) or (math.isinf(v) and not inf_ok)
+            return False
+
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if bad(v, f.name in self.allow_inf):
+                many = isinstance(v, (tuple, list))
+                what = ("hold numbers (not NaN)" if many else "be a number (not NaN)") \
+                    if f.name in self.allow_inf else ("hold finite numbers" if many else "be a finite number")
+                raise ValueError(f"{type(self).__name__}: {f.name} must {what}, got {v!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -72,8 +123,13 @@ def _jsonable(v: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- IO helpers
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, before_replace: Any = None) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
+
+    Args:
+        before_replace: called once the new bytes are safely on disk, just before they
+            take ``path``'s place (e.g. to keep the old file under another name).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -82,11 +138,76 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual 0644 (umask)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # name the file in the message
+            raise type(e)(e.errno, e.strerror, str(path)) from None
         raise
+
+
+def default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, as hex (read in 1 MiB blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file_hash(path: str | os.PathLike, header: dict[str, Any], key: str = "weights_sha256") -> None:
+    """Check ``path`` against the SHA-256 that ``header[key]`` recorded when it was saved.
+
+    Models saved before hashes were recorded have none; they load unchecked.
+
+    Raises:
+        ModelFormatError: the file's bytes are not the ones that were saved.
+    """
+    want = header.get(key)
+    if want is None:
+        return
+    if not isinstance(want, str):
+        raise ModelFormatError(f"{Path(header.get('_dir', '.')) / CONFIG_FILE}: {key} must be a string")
+    got = file_sha256(path)
+    if got != want:
+        raise ModelFormatError(
+            f"{path} is truncated or corrupt, or was altered after it was saved: its SHA-256 is "
+            f"{got[:16]}..., {CONFIG_FILE} recorded {want[:16]}... (restore it from a backup or retrain)")
+
+
+def check_finite_tensors(tensors: Any, where: str, *, error: type[Exception] = None) -> None:
+    """Raise if any floating tensor/array in the mapping ``tensors`` holds NaN or infinity.
+
+    Args:
+        tensors: name -> torch tensor or numpy array.
+        where: the file or model named in the message.
+        error: exception type (default ``ModelFormatError``).
+    """
+    import numpy as np
+
+    err = error or ModelFormatError
+    for name, t in tensors.items():
+        if torch.is_tensor(t):
+            bad = t.is_floating_point() and not bool(torch.isfinite(t).all())
+        else:
+            a = np.asarray(t)
+            bad = a.dtype.kind == "f" and not bool(np.isfinite(a).all())
+        if bad:
+            raise err(f"{where}: tensor {name!r} holds NaN or infinite values; "
+                      "such weights give NaN samples and are refused")
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -109,14 +230,28 @@ def read_model_header(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} is not a genlab model: it has no {CONFIG_FILE} "
             f"(a saved model is a folder with {CONFIG_FILE} and {WEIGHTS_FILE})"
         )
+    size = cfg_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelFormatError(f"{cfg_path} is {size:,} bytes; a genlab config.json is at most "
+                               f"{MAX_CONFIG_BYTES:,} bytes, so this is not one")
     try:
-        header = json.loads(cfg_path.read_text())
+        header = json.loads(cfg_path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFormatError(f"{cfg_path} is not valid JSON ({e}); the file is damaged") from e
+        raise ModelFormatError(f"{cfg_path} is not valid JSON ({e}); the file is damaged") from None
+    except RecursionError:
+        raise ModelFormatError(f"{cfg_path} is nested too deeply to be a genlab model config") from None
     if not isinstance(header, dict) or "model_type" not in header:
         raise ModelFormatError(f"{cfg_path} is not a genlab model config (no 'model_type')")
+    if not isinstance(header["model_type"], str):
+        raise ModelFormatError(f"{cfg_path}: model_type must be a string, got "
+                               f"{type(header['model_type']).__name__}")
+    if not isinstance(header.get("config", {}), dict):
+        raise ModelFormatError(f"{cfg_path}: 'config' must be an object, got "
+                               f"{type(header['config']).__name__}")
     fv = header.get("format_version", 1)
-    if not isinstance(fv, int) or fv > FORMAT_VERSION:
+    if not isinstance(fv, int) or isinstance(fv, bool) or fv < 1:
+        raise ModelFormatError(f"{cfg_path}: format_version must be a positive integer, got {fv!r}")
+    if fv > FORMAT_VERSION:
         raise ModelFormatError(
             f"{path} was saved by genlab {header.get('genlab_version', '?')} in format "
             f"{fv}; this genlab {__version__} reads format <= {FORMAT_VERSION}. "
@@ -124,6 +259,51 @@ def read_model_header(path: str | os.PathLike) -> dict[str, Any]:
         )
     header["_dir"] = str(path)
     return header
+
+
+def check_config_types(cls: type, d: dict[str, Any], where: str) -> None:
+    """Check the JSON values of a saved config against the config dataclass's field types
+    before anything is built from them (a list where a string belongs, a string where a
+    number belongs, ...).
+
+    Raises:
+        ModelFormatError: naming ``where`` and the field.
+    """
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for k, v in d.items():
+        hint = hints.get(k)
+        if hint is None:
+            continue
+        if not _json_matches(v, str(hint)):
+            raise ModelFormatError(f"{where}: config field {k!r} has the wrong type "
+                                   f"({type(v).__name__} {str(v)[:40]!r}; expected {_type_name(hint)})")
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _json_matches(v: Any, text: str) -> bool:
+    """Whether a JSON value fits a type hint given as text (loose: ints pass as floats)."""
+    if v is None:
+        return "None" in text or "Optional" in text or "Any" in text
+    if "Any" in text:
+        return True
+    if isinstance(v, bool):
+        return "bool" in text
+    if isinstance(v, (int, float)):
+        return ("int" in text and isinstance(v, int)) or "float" in text
+    if isinstance(v, str):
+        return "str" in text or "Literal" in text
+    if isinstance(v, list):
+        if not ("tuple" in text or "list" in text or "Sequence" in text):
+            return False
+        return all(x is None or isinstance(x, (bool, int, float, str, list, dict)) for x in v)
+    if isinstance(v, dict):
+        return "dict" in text or "Mapping" in text
+    return False
 
 
 def load(path: str | os.PathLike) -> "GenerativeModel":
@@ -264,9 +444,18 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                 self.build()
 
     def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` unless the model was trained or loaded (or is being
+        trained right now: a callback or a sample grid may sample mid-fit). Built but
+        untrained weights are random, and some parts (e.g. a fitted latent density) do not
+        exist before the end of ``fit``."""
         if not self.built:
             raise NotFittedError(
                 f"{type(self).__name__} has no weights yet: call fit(data) or genlab.load(dir)"
+            )
+        if not (self.fitted or getattr(self, "_fitting", False)):
+            raise NotFittedError(
+                f"{type(self).__name__} is built but not trained: call fit(data) or "
+                "genlab.load(dir) before sample/log_prob/save"
             )
 
     def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
@@ -295,13 +484,25 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         from safetensors.torch import save_model
 
         self.check_fitted()
+        check_finite_tensors(self.state_dict(), f"{type(self).__name__} (not saved)",
+                             error=ValueError)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path, prefix=".model.", suffix=".tmp")
         os.close(fd)
         try:
-            save_model(self, tmp, metadata={"model_type": self.model_type,
-                                            "genlab_version": __version__})
+            try:
+                save_model(self, tmp, metadata={"model_type": self.model_type,
+                                                "genlab_version": __version__})
+            except Exception as e:  # safetensors reports a full disk as its own error type
+                if isinstance(e, OSError) and e.filename is not None:
+                    raise
+                import errno as _errno
+
+                code = getattr(e, "errno", None) or (_errno.ENOSPC if "space" in str(e).lower() else _errno.EIO)
+                raise OSError(code, os.strerror(code), str(path / WEIGHTS_FILE)) from None
+            os.chmod(tmp, default_file_mode())
+            digest = file_sha256(tmp)
             os.replace(tmp, path / WEIGHTS_FILE)
         finally:
             if os.path.exists(tmp):
@@ -312,6 +513,7 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
             "format_version": FORMAT_VERSION,
             "log_prob_kind": self.log_prob_kind,
             "config": self.config.to_dict(),
+            "weights_sha256": digest,
         })
         return path
 
@@ -321,8 +523,10 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         from safetensors.torch import load_model
 
         folder = Path(header["_dir"])
+        cfg_dict = header.get("config", {})
+        check_config_types(cls.config_class, cfg_dict, str(folder / CONFIG_FILE))
         try:
-            config = cls.config_class.from_dict(header.get("config", {}))
+            config = cls.config_class.from_dict(cfg_dict)
         except (TypeError, ValueError) as e:
             raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid config: {e}") from None
         if getattr(config, "data_shape", None) is None:
@@ -330,7 +534,9 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
-        model = cls(config)
+        verify_file_hash(weights, header)
+        stored = safetensors_shapes(weights)
+        model = _build_checked(cls, config, stored, folder)
         try:
             missing, unexpected = load_model(model, weights, strict=False)
         except (SafetensorError, OSError, RuntimeError, ValueError) as e:
@@ -342,6 +548,68 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                 f"{weights} does not match the {cls.model_type} config: "
                 f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
             )
+        check_finite_tensors(model.state_dict(), str(weights))
         model.eval()
         model.fitted = True
         return model
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header, read without loading data.
+
+    Raises:
+        ModelFormatError: the header is not a safetensors header.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            size = path.stat().st_size
+            if n > min(size - 8, 100 << 20):
+                raise ValueError(f"header length {n} does not fit a {size}-byte file")
+            meta = json.loads(f.read(n).decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("header is not an object")
+        out = {}
+        for k, v in meta.items():
+            if k == "__metadata__":
+                continue
+            shape = v.get("shape") if isinstance(v, dict) else None
+            if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+                raise ValueError(f"tensor {k!r} has no valid shape")
+            out[k] = tuple(shape)
+        return out
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError, struct.error) as e:
+        raise ModelFormatError(f"{path} is truncated or corrupt and cannot be read ({e})") from None
+
+
+def _build_checked(cls: type, config: Config, stored: dict[str, tuple[int, ...]], folder: Path):
+    """Build ``cls(config)`` once its parameter shapes are known to match the weights
+    file: the model is first built on the ``meta`` device (no memory), so a config.json
+    asking for huge layers is refused instead of allocating terabytes."""
+    try:
+        with torch.device("meta"):
+            shell = cls(config)
+        shapes = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    except Exception:  # a family whose build needs real tensors: size-check what we can
+        shapes = None
+    if shapes is not None:
+        total = sum(math.prod(s) for s in shapes.values())
+        if total > MAX_PARAMETERS:
+            raise ModelFormatError(f"{folder / CONFIG_FILE}: the config asks for {total:,} "
+                                   f"parameters (more than {MAX_PARAMETERS:,}); it is damaged")
+        wrong = [k for k in shapes if k in stored and tuple(stored[k]) != shapes[k]]
+        if wrong:
+            k = wrong[0]
+            raise ModelFormatError(f"{folder / WEIGHTS_FILE} does not match {CONFIG_FILE}: "
+                                   f"tensor {k!r} is {list(stored[k])} in the file, "
+                                   f"{list(shapes[k])} by the config")
+    try:
+        return cls(config)
+    except (RuntimeError, MemoryError, ValueError, TypeError) as e:
+        raise ModelFormatError(f"{folder / CONFIG_FILE}: cannot build the model from this "
+                               f"config ({type(e).__name__}: {e})") from None

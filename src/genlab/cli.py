@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import DataError, GenlabError
+from .errors import DataError, GenlabError, OutputExistsError
 
 EXIT_USAGE = 2
 
@@ -32,13 +32,25 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------ --key=value overrides
 def _convert(raw: str, hint: Any, name: str) -> Any:
-    """Parse ``raw`` as the type of the config field ``name`` (hint from type hints)."""
+    """Parse ``raw`` as the type of the config field ``name`` (hint from type hints).
+
+    A float (or a float in a tuple) that reads as NaN or +-inf is a ``UsageError``: no
+    genlab option means anything with it, and NaN slips past every range check.
+    """
+    import math
+
     text = str(hint)
     if raw.lower() in ("none", "null") and "None" in text:
         return None
+
+    def finite(v: float) -> float:
+        if not math.isfinite(v):
+            raise UsageError(f"--{name}: must be a finite number, got {v}")
+        return v
+
     try:
         if "tuple" in text:
-            inner = float if "float" in text else int
+            inner = (lambda v: finite(float(v))) if "float" in text else int
             return tuple(inner(v) for v in raw.replace("(", "").replace(")", "").split(",") if v.strip())
         if "bool" in text:
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -49,7 +61,7 @@ def _convert(raw: str, hint: Any, name: str) -> Any:
         if "int" in text and "float" not in text:
             return int(raw)
         if "float" in text:
-            return float(raw)
+            return finite(float(raw))
     except ValueError:
         raise UsageError(f"--{name}: cannot read {raw!r} as {text.replace('typing.', '')}") from None
     return raw
@@ -135,28 +147,62 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .train import TrainConfig
 
     if args.resume:
-        if rest:
-            raise UsageError("--resume continues a run with its recorded settings; drop the overrides")
         if args.out is None:
             raise UsageError("--resume needs --out RUN (the run folder to continue)")
-        run = train_run(args.model, None, out=args.out, resume=True, command=sys.argv)
+        if args.overwrite:
+            raise UsageError("give --resume (continue the run) or --overwrite (replace it), not both")
+        from .runs import Run
+
+        recorded = Run(args.out).info.get("model_type")
+        cls = MODELS.get(args.model)
+        if recorded and MODELS.canonical(recorded) != cls.model_type:
+            raise UsageError(f"{args.out} is a {recorded!r} run, not {args.model!r}")
+        model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
+        if model_over:
+            raise UsageError(f"--resume cannot change model settings ({', '.join('--' + k for k in model_over)}): "
+                             "the model's shape is fixed once trained; start a new run to change it")
+        data_options = _cli_data_options(args)
+        try:
+            run = train_run(args.model, args.data, out=args.out, resume=True, command=sys.argv,
+                            train=_train_config_dict(args, train_over), data_options=data_options)
+        except ValueError as e:
+            if "cannot resume" in str(e):
+                raise UsageError(str(e)) from None
+            raise
     else:
         if args.data is None:
             raise UsageError("--data is required (a dataset name from `genlab list`, or a path)")
         cls = MODELS.get(args.model)
         model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
+        if "lr_g" in cls.config_class.field_names() and args.lr is not None:
+            # a GAN trains with two learning rates: --lr sets both unless they are given
+            for k in ("lr_g", "lr_d"):
+                model_over.setdefault(k, args.lr)
+            args.lr = None
         out = args.out or f"runs/{cls.model_type}-{Path(str(args.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}"
         data_options = {"binarize": True} if args.binarize else {}
-        if args.limit:
+        if args.limit is not None:
+            if args.limit < 1:
+                raise UsageError(f"--limit must be >= 1 (leave it out to use all the data), got {args.limit}")
             data_options["limit"] = args.limit
         data_options.update(_data_options(args.data_opt or []))
         run = train_run(cls.model_type, args.data, out=out, train=_train_config_dict(args, train_over),
-                        model_config=model_over, data_options=data_options, command=sys.argv)
+                        model_config=model_over, data_options=data_options, command=sys.argv,
+                        overwrite=args.overwrite)
     from .train.distributed import is_main
 
     if is_main():
         _print_run_summary(run)
     return 0
+
+
+def _cli_data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The data options given on a --resume command line (checked against the run's)."""
+    data_options: dict[str, Any] = {"binarize": True} if args.binarize else {}
+    if args.limit is not None:
+        data_options["limit"] = args.limit
+    data_options.update(_data_options(args.data_opt or []))
+    return data_options
 
 
 def _data_options(pairs: list[str]) -> dict[str, Any]:
@@ -208,10 +254,10 @@ def _sample_kwargs(model: Any, tokens: list[str]) -> dict[str, Any]:
 
 
 def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
-    import torch
-
+    """``genlab sample RUN``: draw ``-n`` samples in seeded chunks and stream them to ``-o``
+    (see ``genlab.sample_io`` for the formats, caps and how chunks are seeded)."""
+    from . import sample_io
     from .base import load
-    from .report import save_grid
 
     model = load(args.run)
     cond = _sample_kwargs(model, rest)
@@ -219,47 +265,13 @@ def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
         if not getattr(model.config, "num_classes", 0):
             raise UsageError("--y works with conditional models only (trained with --num_classes=-1)")
         cond["y"] = args.y
-    x = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), **cond)
-    out = Path(args.output) if args.output else None
-    if hasattr(model, "samples_to_text"):  # sequence models: text to the terminal or a .txt file
-        if getattr(model.config, "tokenizer", "") in ("smiles", "selfies"):  # molecules print as SMILES
-            from .pipelines.molecules import to_smiles
-
-            texts = to_smiles(model, x)
-        else:
-            texts = model.samples_to_text(x)
-        if out is None or out.suffix == ".txt":
-            if out is None:
-                for t in texts:
-                    print(t)
-                    print("-" * 40)
-                return 0
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("\n".join(texts) + "\n", encoding="utf-8")
-            print(f"wrote {len(texts)} samples to {out}")
-            return 0
-    out = out or Path("samples.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(model, "write_samples") and model.write_samples(x, out):  # family-specific formats
-        print(f"wrote {len(x)} samples to {out}")
-        return 0
-    if not torch.is_tensor(x):
-        raise UsageError(f"-o {out}: {type(model).__name__} samples cannot be written as {out.suffix or 'that'}")
-    if out.suffix == ".npy":
-        import numpy as np
-
-        np.save(out, x.numpy())
-    elif out.suffix == ".csv":
-        import numpy as np
-
-        np.savetxt(out, x.reshape(len(x), -1).numpy(), delimiter=",", fmt="%.6g")
-    elif out.suffix.lower() in (".png", ".jpg", ".jpeg"):
-        if x.dim() != 4:
-            raise UsageError("this model does not make images: use -o samples.csv or .npy")
-        save_grid(x, out)
-    else:
-        raise UsageError(f"-o {out}: use a .png/.jpg (image grid), .npy or .csv file")
-    print(f"wrote {len(x)} samples to {out}")
+    try:
+        line = sample_io.write_samples(model, args.n, args.output, seed=args.seed,
+                                       overwrite=args.overwrite, **cond)
+    except sample_io.SampleOutputError as e:
+        raise UsageError(str(e)) from None
+    if line:
+        print(line)
     return 0
 
 
@@ -276,12 +288,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics.evaluate import compare_sets, evaluate_run, format_rows, parse_metrics
 
     names = parse_metrics(args.metrics)
+    from .outputs import check_new_files, check_writable
+
+    if args.json:
+        check_new_files([args.json], overwrite=args.overwrite)
+        check_writable(Path(args.json).parent)
     if args.run is not None:
         if args.real or args.fake:
             raise UsageError("give either a RUN or --real and --fake, not both")
         from .runs import Run
 
         run = Run(args.run)
+        for folder in (run.path, run.path / "figures"):  # fail now, not after minutes of scoring
+            check_writable(folder)
         rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
         print(f"{rec['n_fake']} samples of {run.path} against {rec['n_real']} real test images "
               f"(floor: {rec['n_floor']} real training images)")
@@ -334,6 +353,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
         raise UsageError("use `genlab judge train --data PATH --out DIR` or `genlab judge list`")
     if not args.data or not args.out:
         raise UsageError("genlab judge train needs --data and --out")
+    from .outputs import check_new_files, check_writable
+
+    check_new_files([Path(args.out) / n for n in ("judge.json", "judge.safetensors")], overwrite=args.overwrite)
+    check_writable(args.out)
     judge, rep = train_judge(args.data, out=args.out, epochs=args.epochs, seed=args.seed,
                              threads=args.threads, command=" ".join(sys.argv))
     print(f"judge {judge.feature_space}: test accuracy {rep.get('test_accuracy', float('nan')):.4f}")
@@ -346,16 +369,14 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     out = Path(args.out)
-    if (out / "run.json").exists():
-        import shutil
-
-        shutil.rmtree(out)
     print(f"genlab {__version__} quickstart: a VAE on the 8x8 digits ({args.epochs} epochs on the CPU)")
+    # a previous quickstart run in --out is replaced (only the files genlab wrote there);
+    # any other run, or a folder that is not a run, is left alone unless --overwrite
     run = train_run("vae", "digits", out=out,
                     train={"epochs": args.epochs, "batch_size": 32, "lr": 1e-3, "schedule": "cosine",
                            "seed": args.seed, "threads": args.threads},
                     model_config={"arch": "mlp", "latent_dim": 16, "hidden": (512, 256)},
-                    command=sys.argv)
+                    command=sys.argv, origin="quickstart", overwrite=args.overwrite)
     _print_run_summary(run)
     for name in ("samples.png", "reconstructions.png", "curves.png"):
         if (run.path / "figures" / name).exists():
@@ -401,17 +422,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a dataset option, repeatable (e.g. --data-opt n_train=50000 --data-opt augment=2)")
     s.add_argument("--seed", type=int)
     s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; --epochs, --lr, --max-steps, "
+                        "--patience, --grad_clip, ... may change (recorded in run.json's history)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (only the files genlab wrote there are removed)")
 
     s = sub.add_parser("sample", help="draw samples from a trained run or model folder",
                        description="Draw samples. Model-specific options of its sample() method "
                        "are accepted as --key=value (e.g. --prompt, --temperature for text models).")
     s.add_argument("run", help="run folder or saved model folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("-o", "--output", help="output: .png grid (default for images), .npy, .csv; "
-                   ".txt for text models (default: print)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", help="output: .png grid (default for images; at most 4,096 "
+                   "images), .npy, .csv; .txt for text models (default: print); samples are drawn "
+                   "and written in chunks, so -n can be large")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed (default 0); samples are drawn in chunks, chunk i seeded from "
+                   "(seed, i), so the output is a fixed function of (seed, -n)")
     s.add_argument("--y", type=int, help="class to sample (conditional models)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     s = sub.add_parser("report", help="(re)write a run's HTML report")
     s.add_argument("run")
@@ -431,11 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--real", help="real images: a dataset name or a folder / .npy")
     s.add_argument("--fake", help="generated images: a folder or .npy")
     s.add_argument("--json", help="also write the results to this JSON file")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
 
     s = sub.add_parser("judge", help="judge networks (feature spaces for evaluation): list or train")
     s.add_argument("judge_command", choices=["list", "train"])
     s.add_argument("--data", help="labelled images: a dataset name or a folder with one subfolder per class")
     s.add_argument("--out", help="folder to write the judge into")
+    s.add_argument("--overwrite", action="store_true", help="replace a judge already in --out")
     s.add_argument("--epochs", type=int, default=15)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
@@ -446,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
         _PLUGIN_HANDLERS.update(importlib.import_module(mod).register(sub))
 
     s = sub.add_parser("quickstart", help="train a small VAE on the embedded digits and write a report")
-    s.add_argument("--out", default="runs/quickstart")
+    s.add_argument("--out", default="runs/quickstart",
+                   help="run folder (a previous quickstart run there is replaced; anything else is refused)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace another run in --out (only the files genlab wrote there are removed)")
     s.add_argument("--epochs", type=int, default=150)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
@@ -479,13 +513,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (DataError, FileNotFoundError, ValueError) as e:
+    except (DataError, ValueError, OutputExistsError) as e:  # a refusal to overwrite is a usage error
         if os.environ.get("GENLAB_DEBUG"):
             raise
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except FileNotFoundError as e:  # an input that is not there (ours name the path)
+        if os.environ.get("GENLAB_DEBUG"):
+            raise
+        from .outputs import describe_os_error
+
+        print(f"{prog}: error: {e if e.errno is None else describe_os_error(e)}", file=sys.stderr)
+        return EXIT_USAGE
     except GenlabError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # disk full, read-only folder, a file where a folder belongs, ...
+        if os.environ.get("GENLAB_DEBUG"):
+            raise
+        from .outputs import describe_os_error
+
+        print(f"{prog}: error: {describe_os_error(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; continue with --resume", file=sys.stderr)

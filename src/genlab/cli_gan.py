@@ -18,6 +18,7 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     s.add_argument("-o", "--out", default="upscaled", help="output folder (default: ./upscaled)")
     s.add_argument("--threads", type=int)
+    s.add_argument("--overwrite", action="store_true", help="replace output images that already exist")
     return {"upscale": cmd_upscale}
 
 
@@ -65,9 +66,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     bad = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
     if bad:
         raise UsageError(f"{bad[0]} does not look like an image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+    from .outputs import check_new_files, check_writable
+
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     f = pipe.factor
+    check_new_files([out / n for p in paths for n in (f"{p.stem}_x{f}.png", f"{p.stem}_compare.png")],
+                    overwrite=args.overwrite)
+    check_writable(out)
     for p in paths:
         lr = _read(p, pipe.channels)
         hr = pipe(lr)[0]

@@ -15,6 +15,19 @@ def cmd_design(args: argparse.Namespace) -> int:
     from .cli import UsageError
     from .pipelines.molecule_design import HillClimb, LatentSearch
 
+    from .outputs import check_new_files, check_writable
+
+    check_new_files([args.output], overwrite=args.overwrite)
+    check_writable(Path(args.output).parent)
+    if args.out:
+        out_dir = Path(args.out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {out_dir} is a file; give a folder for the fine-tuned model")
+        if out_dir.is_dir() and any(out_dir.iterdir()):
+            if not (out_dir / "config.json").is_file():
+                raise UsageError(f"--out {out_dir} is not empty and holds no genlab model: choose a new or "
+                                 "empty folder")
+            check_new_files([out_dir / "config.json"], overwrite=args.overwrite)
     model = load(args.run)
     method = args.method
     if method == "auto":
@@ -67,4 +80,5 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     s.add_argument("--top", type=int, default=100, help="molecules written to the output")
     s.add_argument("-o", "--output", default="designed.smi", help="output .smi (SMILES<TAB>score)")
     s.add_argument("--out", default=None, help="also save the fine-tuned model here (finetune)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing -o file or --out model")
     return {"design": cmd_design}

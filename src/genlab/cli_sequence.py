@@ -16,6 +16,14 @@ def cmd_compose(args: argparse.Namespace) -> int:
         comp = Composer.from_run(args.run, bpm=args.bpm)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    from pathlib import Path
+
+    from .outputs import check_new_files, check_writable
+
+    out = Path(args.output)
+    exts = (".mid", ".png") + (() if args.no_wav else (".wav",))
+    check_new_files([out / f"piece_{i}{e}" for i in range(args.n) for e in exts], overwrite=args.overwrite)
+    check_writable(out)
     g = torch.Generator().manual_seed(args.seed)
     kw: dict[str, Any] = {"temperature": args.temperature}
     if args.top_k:
@@ -41,4 +49,5 @@ def register(subparsers: Any) -> dict[str, Any]:
     s.add_argument("--bpm", type=float, default=120)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-wav", dest="no_wav", action="store_true", help="skip the WAV rendering")
+    s.add_argument("--overwrite", action="store_true", help="replace pieces that already exist in -o")
     return {"compose": cmd_compose}

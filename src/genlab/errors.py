@@ -25,3 +25,8 @@ class TrainingDivergedError(GenlabError, RuntimeError):
 
 class LogProbUnavailableError(GenlabError, NotImplementedError):
     """The model defines no likelihood (``log_prob_kind == 'none'``)."""
+
+
+class OutputExistsError(GenlabError, FileExistsError):
+    """An output path holds files genlab did not write (or a run it may not replace):
+    genlab never deletes or overwrites them."""

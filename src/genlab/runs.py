@@ -118,7 +118,8 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
     if hasattr(model, "nll_per_token"):  # sequence models: per real token, padding excluded
         out["nll_per_token"] = float(model.nll_per_token(ds.x))
         out["bits_per_token"] = out["nll_per_token"] / math.log(2)
-        out["perplexity"] = math.exp(out["nll_per_token"])
+        # a diverged model's NLL can be huge: exp() past ~709 overflows a double
+        out["perplexity"] = math.exp(out["nll_per_token"]) if out["nll_per_token"] < 700 else math.inf
         return out
     if model.log_prob_kind != "none":
         try:
@@ -137,45 +138,69 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
 
 def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig | dict | None = None,
               model_config: dict[str, Any] | None = None, data_options: dict[str, Any] | None = None,
-              resume: bool = False, report: bool = True, command: list[str] | None = None) -> Run:
+              resume: bool = False, overwrite: bool = False, report: bool = True,
+              command: list[str] | None = None, origin: str | None = None) -> Run:
     """Train a model into a run folder (or resume one) and evaluate it on the test split.
+
+    A new run goes into a new or empty folder; a folder holding a run is continued with
+    ``resume=True`` or replaced with ``overwrite=True`` (only the files of genlab's run
+    layout are removed, see ``genlab.outputs``). Whatever ends the command — a finished
+    run, a divergence, Ctrl-C, a full disk, any error — ``run.json`` records it: its
+    status is never left at ``running``.
 
     Args:
         model: a registered model name (``"vae"``) or an unfitted model instance.
         data: a dataset name or a path (recorded in ``run.json`` so the run can be redone).
+            On resume: ``None``, or the recorded source (anything else is refused).
         out: the run folder.
-        train: a ``TrainConfig`` or dict.
-        model_config: config overrides when ``model`` is a name.
+        train: a ``TrainConfig`` or dict. On resume, a dict of the settings to change
+            (``epochs``, ``lr``, ... see ``genlab.train.trainer.RESUMABLE_FIELDS``); the
+            changes are recorded in ``run.json``'s ``history``.
+        model_config: config overrides when ``model`` is a name (not on resume).
         data_options: options for the dataset loader (e.g. ``{"binarize": True}``).
         resume: continue the run in ``out`` from its last checkpoint.
+        overwrite: replace the run already in ``out``.
         report: write ``report.html`` at the end.
+        origin: the command that made the run (``"quickstart"`` may replace its own runs).
     Returns:
         the finished ``Run``.
     """
     from .data.datasets import load_splits
+    from .outputs import clean_run_temporaries, layout_record, prepare_run_folder
+    from .train import distributed
+    from .train.trainer import resume_changes
 
     out = Path(out)
-    train_cfg = TrainConfig.coerce(train)
     data_options = dict(data_options or {})
+    changes: dict[str, list[Any]] = {}
     if resume:
         run = Run(out)
         info = run.info
+        if model_config:
+            raise ValueError(f"cannot resume {out} with other model settings ({', '.join(sorted(model_config))}): "
+                             "the model's shape is fixed once trained; start a new run to change it")
+        if data is not None and str(data) != str(info["data"]):
+            raise ValueError(f"cannot resume {out} on --data {data}: it was trained on {info['data']}; "
+                             "start a new run for other data")
+        if data_options and data_options != info.get("data_options", {}):
+            raise ValueError(f"cannot resume {out} with other data options ({data_options}); it was "
+                             f"trained with {info.get('data_options', {})}")
         cls = MODELS.get(info["model_type"])
         model = cls(cls.config_class.from_dict(info["model_config"]))
-        train_cfg = TrainConfig.from_dict(info["train_config"])
+        recorded = TrainConfig.from_dict(info["train_config"])
+        over = train.to_dict() if isinstance(train, TrainConfig) else dict(train or {})
+        train_cfg = recorded.replace(**over) if over else recorded
+        changes = resume_changes(recorded.to_dict(), train_cfg.to_dict(), what=str(out))
         data, data_options = info["data"], info.get("data_options", {})
     else:
-        from .train.distributed import is_main
-
-        if is_main() and (out / RUN_FILE).exists():
-            raise GenlabError(f"{out} already holds a run: pass --resume to continue it, "
-                              "or choose another --out")
+        train_cfg = TrainConfig.coerce(train)
+        if distributed.is_main():
+            prepare_run_folder(out, overwrite=overwrite, replace_origin=origin)
         if isinstance(model, str):
             cls = MODELS.get(model)
             model = cls(cls.config_class(**(model_config or {})))
         if not isinstance(data, (str, Path)):
             raise TypeError("train_run records its data source: pass a dataset name or a path")
-    from .train import distributed
 
     # a family whose data is not images/tables/sequences (e.g. categorical tables for
     # Bayesian networks) brings its own loader
@@ -189,8 +214,9 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             "name": out.name, "model_type": model.model_type, "data": str(data),
             "data_options": data_options, "data_shape": list(splits["train"].shape),
             "n_train": len(splits["train"]), "genlab_version": __version__,
-            "created": _now(), "status": "running", "command": command,
+            "created": _now(), "status": "running", "command": command, "origin": origin,
             "model_config": model.config.to_dict(), "train_config": train_cfg.to_dict(),
+            "layout": layout_record(), "history": [],
         })
     if not main:
         distributed.setup()
@@ -199,31 +225,56 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         return Run(out)
     if not resume:
         run = Run(out)
-    run.update(status="running", resumed=_now() if resume else None, finished=None)
+    else:
+        clean_run_temporaries(out)  # left by a kill during an atomic write
+        history = list(run.info.get("history") or [])
+        history.append({"resumed": _now(), "command": command, "changed": changes})
+        run.update(history=history, train_config=train_cfg.to_dict())
+    run.update(status="running", resumed=_now() if resume else None, finished=None, error=None)
     if distributed.rank_and_world()[1] > 1:
         distributed.setup()
         distributed.barrier()
     t0 = time.time()
     try:
         model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
-    except (TrainingDivergedError, KeyboardInterrupt) as e:
-        run.update(status="diverged" if isinstance(e, TrainingDivergedError) else "interrupted",
-                   error=str(e) or type(e).__name__)
-        if report:  # the curves up to the failure are worth a look
-            from .report import write_report
-
-            write_report(run)
+        model.save(out / "model")
+        wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)
+        scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
+        atomic_write_json(out / "eval.json", {"split": "test", "metrics": scores})
+        run.update(status="finished", finished=_now(), wall_time_s=round(wall, 2))
+    except BaseException as e:
+        _record_failure(run, e, report=report)
         raise
-    model.save(out / "model")
-    wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)
-    scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
-    atomic_write_json(out / "eval.json", {"split": "test", "metrics": scores})
-    run.update(status="finished", finished=_now(), wall_time_s=round(wall, 2))
     if report:
         from .report import write_report
 
         write_report(run)
     return run
+
+
+def _record_failure(run: Run, e: BaseException, *, report: bool) -> None:
+    """Mark the run diverged / interrupted / failed with the reason, as far as the disk
+    still lets us (a full disk must not hide the original error)."""
+    from .outputs import describe_os_error
+
+    if isinstance(e, TrainingDivergedError):
+        status = "diverged"
+    elif isinstance(e, KeyboardInterrupt):
+        status = "interrupted"
+    else:
+        status = "failed"
+    reason = describe_os_error(e) if isinstance(e, OSError) else (str(e) or type(e).__name__)
+    try:
+        run.update(status=status, error=reason, finished=_now())
+    except Exception:  # noqa: BLE001 — the disk may be what failed
+        return
+    if report and status in ("diverged", "interrupted"):  # the curves up to the failure are worth a look
+        try:
+            from .report import write_report
+
+            write_report(run)
+        except Exception:  # noqa: BLE001 — a report is a courtesy; the status is what matters
+            pass
 
 
 def check_data_source(data: Any) -> None:

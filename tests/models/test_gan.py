@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import genlab
+from genlab.train.checkpoint import read_checkpoint
 from genlab.errors import LogProbUnavailableError, TrainingDivergedError
 from genlab.models.gan import GAN, GANConfig
 from genlab.models.gan import losses
@@ -231,7 +232,7 @@ def test_nan_guard_names_the_step_and_keeps_the_checkpoint(tmp_path, digits_smal
     with pytest.raises(TrainingDivergedError, match="generator loss became nan at step 6") as e:
         m.fit(digits_small, {**FAST, "batch_size": 16, "checkpoint_every": 2}, run_dir=tmp_path)
     assert "last good checkpoint" in str(e.value)
-    ck = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    ck = read_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
     rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["event"] == "diverged" and rows[-1]["step"] == 6
@@ -328,7 +329,7 @@ def test_kill_then_resume_is_bit_identical(tmp_path, signum):
     victim.send_signal(signum)
     assert victim.wait() != 0
     assert not (tmp_path / "victim" / "final").exists(), "the run ended before it was killed"
-    killed_at = torch.load(ckpt, weights_only=True)["step"]
+    killed_at = read_checkpoint(ckpt)["step"]
     assert 0 < killed_at < 36
     assert _run(script, tmp_path / "victim", True, 0).wait() == 0
     assert ref.wait() == 0
@@ -345,8 +346,13 @@ def test_kill_then_resume_is_bit_identical(tmp_path, signum):
 
 def test_resume_with_other_settings_is_refused(tmp_path, digits_small):
     GAN(**TINY).fit(digits_small, {**FAST, "max_steps": 2}, run_dir=tmp_path)
-    with pytest.raises(ValueError, match="different settings"):
+    with pytest.raises(ValueError, match="another model configuration"):
         GAN(**TINY, loss="hinge").fit(digits_small, {**FAST, "max_steps": 2}, run_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="seed=9.*cannot change on resume"):
+        GAN(**TINY).fit(digits_small, {**FAST, "max_steps": 2, "seed": 9}, run_dir=tmp_path, resume=True)
+    # more steps may be added on resume
+    GAN(**TINY).fit(digits_small, {**FAST, "max_steps": 3}, run_dir=tmp_path, resume=True)
+    assert read_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 3
 
 
 def test_a_callback_stop_checkpoints_its_step(tmp_path, digits_small):

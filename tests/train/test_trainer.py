@@ -16,6 +16,7 @@ from genlab.base import TorchGenerativeModel
 from genlab.data import Dataset
 from genlab.errors import TrainingDivergedError
 from genlab.train import TrainConfig, Trainer
+from genlab.train.checkpoint import read_checkpoint
 from genlab.train.schedule import lr_factor
 
 
@@ -91,8 +92,10 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"step 7 .*checkpoint"):
         Trainer({"batch_size": 16, "epochs": 5, "checkpoint_every": 2, "progress": False,
                  "val_fraction": 0}).fit(m, table(), run_dir=tmp_path)
-    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
-    assert state["step"] == 6 and torch.isfinite(state["model"]["w"])
+    # the loss of step 7 is computed from the weights after step 6: the checkpoint of step 6
+    # holds them, so the one kept is the one before it (step 4), verified finite
+    state = read_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and torch.isfinite(state["model"]["w"])
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["event"] == "diverged" and rows[-1]["step"] == 7
 
@@ -138,9 +141,29 @@ def test_metrics_log_and_no_temp_files(tmp_path, digits_small):
 def test_resume_with_other_settings_is_refused(tmp_path, digits_small):
     m = genlab.models.VAE(hidden=(16,), latent_dim=2)
     m.fit(digits_small, {"epochs": 1, "progress": False}, run_dir=tmp_path)
-    with pytest.raises(ValueError, match="different training settings"):
-        genlab.models.VAE(hidden=(16,), latent_dim=2).fit(
-            digits_small, {"epochs": 1, "lr": 0.1, "progress": False}, run_dir=tmp_path, resume=True)
+    for change in ({"seed": 3}, {"batch_size": 64}, {"optimizer": "sgd"}, {"augment": "flip"}):
+        with pytest.raises(ValueError, match=f"cannot resume .*{next(iter(change))}=.*cannot change on resume"):
+            genlab.models.VAE(hidden=(16,), latent_dim=2).fit(
+                digits_small, {"epochs": 1, "progress": False, **change}, run_dir=tmp_path, resume=True)
+
+
+def test_resume_applies_a_new_lr_and_more_epochs(tmp_path, digits_small):
+    """lr and epochs may change on resume (e.g. a lower lr after a divergence): the optimizer
+    runs at the new lr from the first resumed step, and the extra epochs are trained."""
+    m = genlab.models.VAE(hidden=(16,), latent_dim=2)
+    m.fit(digits_small, {"epochs": 1, "progress": False}, run_dir=tmp_path)
+    m2 = genlab.models.VAE(hidden=(16,), latent_dim=2)
+    seen = []
+
+    class Watch:
+        def on_step_end(self, trainer, logs):
+            seen.append((trainer.step, trainer.optimizer.param_groups[0]["lr"]))
+
+    t = Trainer({"epochs": 3, "lr": 1e-4, "progress": False})
+    t.fit(m2, digits_small, run_dir=tmp_path, resume=True, callbacks=[Watch()])
+    steps_per_epoch = seen[0][0] - 1
+    assert seen[0][1] == pytest.approx(1e-4) and seen[-1][0] == 3 * steps_per_epoch
+    assert t.resume_changes == {"epochs": [1, 3], "lr": [1e-3, 1e-4]}
 
 
 def test_a_callback_stop_checkpoints_its_step(tmp_path):
@@ -231,7 +254,7 @@ def test_kill_then_resume_is_bit_identical(tmp_path, sig):
     victim.send_signal(sig)
     assert victim.wait() != 0
     assert not (tmp_path / "victim" / "final").exists(), "the run ended before it was killed"
-    killed_at = torch.load(ckpt, weights_only=True)["step"]
+    killed_at = read_checkpoint(ckpt)["step"]
     assert 0 < killed_at < 160
     if sig == signal.SIGTERM:  # a polite stop checkpoints the step it reached
         rows = (tmp_path / "victim" / "metrics.jsonl").read_text().splitlines()

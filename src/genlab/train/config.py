@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
+from .._threads import check_threads
 from ..base import Config
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -37,7 +39,8 @@ class TrainConfig(Config):
             every epoch end).
         log_every: write a training line to ``metrics.jsonl`` every this many steps.
         seed: seeds data order, augmentation and model randomness.
-        threads: CPU threads for torch (``None`` = torch's default).
+        threads: CPU threads for torch, at most 4 x this machine's CPU count
+            (``None`` = torch's default).
         augment: on-the-fly augmentation spec, e.g. ``"flip,shift:2,rotate:10,noise:0.05"``.
         progress: show a progress bar (``None`` = only on a terminal).
         tensorboard: also log to TensorBoard in the run folder (``None`` = whenever the
@@ -97,7 +100,18 @@ class TrainConfig(Config):
         need(0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         need(self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every!r}")
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every!r}")
-        need(self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads!r}")
+        # NaN / +-inf in any float field (lr, momentum, weight_decay, gamma, grad_clip,
+        # min_delta, betas, ...) is already refused by Config's own check, which runs first
+        for name in ("lr", "momentum", "weight_decay", "gamma", "min_lr_ratio", "min_delta",
+                     "val_fraction", "grad_clip"):
+            v = getattr(self, name)
+            need(v is None or (isinstance(v, (int, float)) and math.isfinite(v)),
+                 f"{name} must be a finite number, got {v!r}")
+        if self.threads is not None:
+            try:
+                check_threads(self.threads)
+            except ValueError as e:
+                raise ValueError(f"TrainConfig: {e}") from None
         if self.augment:
             from ..data.augment import parse_augment
 

@@ -23,13 +23,38 @@ from .._threads import set_threads
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
 from . import distributed
-from .checkpoint import load_checkpoint, open_metrics_log, save_checkpoint
+from .checkpoint import (checkpoint_step, clean_stale_temporaries, discard_newest, load_checkpoint,
+                         open_metrics_log, save_checkpoint)
 from .config import TrainConfig
+from .guard import ExplosionGuard, fitting, grads_finite
 from .schedule import make_optimizer, make_scheduler
 from .signals import install_stop_handlers
 
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+# TrainConfig fields a resumed run may change (more epochs, a new learning rate after a
+# divergence, a clip, bookkeeping). Every other field defines the run's arithmetic (data
+# order, optimizer, schedule shape, augmentation) and must stay as recorded.
+RESUMABLE_FIELDS = ("epochs", "max_steps", "lr", "grad_clip", "patience", "min_delta",
+                    "eval_every", "checkpoint_every", "log_every", "threads", "progress",
+                    "tensorboard")
+
+
+def resume_changes(recorded: dict[str, Any], now: dict[str, Any], *, what: str) -> dict[str, list[Any]]:
+    """``{field: [recorded, new]}`` for the fields a resume changes.
+
+    Raises:
+        ValueError: a field outside ``RESUMABLE_FIELDS`` differs (one line naming it).
+    """
+    changed = {k: [recorded.get(k), v] for k, v in now.items() if recorded.get(k, v) != v}
+    fixed = sorted(k for k in changed if k not in RESUMABLE_FIELDS)
+    if fixed:
+        k = fixed[0]
+        raise ValueError(
+            f"cannot resume {what} with {k}={now[k]!r}: it was trained with {k}={recorded.get(k)!r}, "
+            f"and {', '.join(fixed)} cannot change on resume (only {', '.join(RESUMABLE_FIELDS)} "
+            "can); start a new run to change it")
+    return changed
 
 
 def _mix(*ints: int) -> int:
@@ -101,8 +126,11 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self._log_file is not None:
-            self._log_file.write(json.dumps(row) + "\n")
-            self._log_file.flush()
+            try:
+                self._log_file.write(json.dumps(row) + "\n")
+                self._log_file.flush()
+            except OSError as e:  # e.g. a full disk: name the file
+                raise type(e)(e.errno, e.strerror, str(self.run_dir / METRICS_FILE)) from None
         if self._tb is not None:
             for k, v in row.items():
                 if isinstance(v, float) and k not in ("time", "epoch"):
@@ -115,7 +143,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "best_value": self.best_value, "best_step": self.best_step,
             "bad_evals": self.bad_evals, "best_state": best_state or {},
-            "stopped_early": self.stopped_early,
+            "stopped_early": self.stopped_early, "guard": self.guard.state_dict(),
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
         }
 
@@ -123,6 +151,11 @@ class Trainer:
     def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
             resume: bool = False, callbacks: list | None = None) -> Any:
         """Train ``model`` on ``data``; see ``TorchGenerativeModel.fit``."""
+        with fitting(model):  # sampling mid-fit (callbacks, sample grids) is allowed
+            return self._fit(model, data, val=val, run_dir=run_dir, resume=resume, callbacks=callbacks)
+
+    def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
+             callbacks: list | None) -> Any:
         cfg = self.config
         set_threads(cfg.threads)
         rank, world = distributed.setup()
@@ -131,6 +164,8 @@ class Trainer:
         train_ds, val_ds = resolve_data(data, val, cfg)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
+        if ckpt_dir is not None and main:
+            clean_stale_temporaries(ckpt_dir)  # left by a kill during a checkpoint write
         ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
         if ckpt is None:
             # seed before the weights are drawn: same seed -> same initial weights
@@ -161,18 +196,18 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.best_value, self.best_step, self.bad_evals = math.inf, -1, 0
         self.stopped_early = False
+        self.guard = ExplosionGuard()
+        self.resume_changes: dict[str, list[Any]] = {}
         best_state: dict[str, torch.Tensor] | None = None
         if resume and ckpt is None and ckpt_dir is not None and main and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
-            if ckpt["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
-                raise ValueError(
-                    f"cannot resume {self.run_dir}: its checkpoint was made with different "
-                    "training settings; resume with the same settings or start a new run"
-                )
+            recorded = json.loads(ckpt["config"])
+            self.resume_changes = resume_changes(recorded, cfg.to_dict(), what=str(self.run_dir))
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
+            self.guard.load_state_dict(ckpt.get("guard"))
             torch.set_rng_state(ckpt["rng"])
             self.step, self.epoch = ckpt["step"], ckpt["epoch"]
             self.batch_in_epoch = ckpt["batch_in_epoch"]
@@ -180,6 +215,8 @@ class Trainer:
             self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
             best_state = ckpt["best_state"] or None
         self.optimizer, self.scheduler = opt, sched  # callbacks may read or steer the lr (see set_lr)
+        if "lr" in self.resume_changes:  # a new base lr after, e.g., a divergence
+            self.set_lr(cfg.lr)
 
         self._log_file = self._tb = None
         net = model
@@ -232,12 +269,16 @@ class Trainer:
                     loss = out["loss"]
                     if not (distributed.all_finite(loss.detach()) if world > 1 else torch.isfinite(loss)):
                         self._diverged(float(loss.detach()))
+                    if self.guard.explodes(float(loss.detach())):
+                        self._diverged(float(loss.detach()), exploded=self.guard.threshold())
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip is not None:
                         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                         if not torch.isfinite(norm):
                             self._diverged(float(norm), what="gradient norm")
+                    elif not grads_finite(model.parameters()):
+                        self._diverged(float("nan"), what="gradient")
                     opt.step()
                     sched.step()
                     self.step += 1
@@ -333,15 +374,38 @@ class Trainer:
                            f"best_{cfg.monitor}": self.best_value})
         return best_state
 
-    def _diverged(self, value: float, what: str = "loss") -> None:
-        where = f"step {self.step + 1} (epoch {self.epoch})"
+    def _diverged(self, value: float, what: str = "loss", exploded: float | None = None) -> None:
         self._log({"split": "event", "step": self.step + 1, "epoch": self.epoch,
-                   "event": "diverged", "value": str(value)})
-        keep = ""
-        if self.run_dir is not None and (self.run_dir / CHECKPOINT_DIR / "last.pt").exists():
-            keep = f" The last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}."
+                   "event": "diverged", "what": what, "value": str(value)})
+        keep = keep_good_checkpoint(self.run_dir, self.step)
+        became = (f"exploded to {value:.4g} (its recent level allows up to {exploded:.4g})"
+                  if exploded is not None else f"became {value}")
         raise TrainingDivergedError(
-            f"the {what} became {value} at {where}.{keep} Try a lower learning rate "
-            f"(now {self.config.lr:g}), gradient clipping (grad_clip=1.0), a smaller beta/"
-            "batch, or check the data for extreme values."
+            f"the {what} {became} at step {self.step + 1} (epoch {self.epoch}).{keep} Try a "
+            f"lower learning rate (now {self.config.lr:g})"
+            + (f" — resume with `genlab train --resume --out {self.run_dir} --lr {self.config.lr / 10:g}`"
+               if keep else "")
+            + ", gradient clipping (--grad_clip=1.0), a smaller beta/batch, or check the data "
+            "for extreme values."
         )
+
+
+def keep_good_checkpoint(run_dir: Path | None, step: int) -> str:
+    """After the loss computed from the weights of ``step`` failed, make sure the newest
+    checkpoint predates them (a checkpoint written at ``step`` holds those very weights:
+    fall back to the one before it). Returns a sentence for the error message."""
+    if run_dir is None:
+        return ""
+    folder = run_dir / CHECKPOINT_DIR
+    s = checkpoint_step(folder)
+    if s is not None and s >= step:
+        if not discard_newest(folder):  # no earlier checkpoint: the only one holds bad weights
+            (folder / "last.pt").unlink()
+            return f" Its only checkpoint held the diverged weights and was removed."
+        s = checkpoint_step(folder)
+        if s is not None and s >= step:
+            (folder / "last.pt").unlink()
+            return f" Its checkpoints held the diverged weights and were removed."
+    if s is None:
+        return ""
+    return f" The last good checkpoint (step {s}) is kept in {folder}."

@@ -58,7 +58,9 @@ class GANConfig(Config):
             adds it too when > 0 and ``gp_always`` is set).
         gp_always: add the (WGAN-GP style) penalty to any loss.
         n_critic: discriminator updates per generator update.
-        lr_g, lr_d: learning rates (TTUR, Heusel et al. 2017); ``None`` = ``TrainConfig.lr``.
+        lr_g, lr_d: learning rates (TTUR, Heusel et al. 2017), 2e-4 each by default;
+            ``None`` = ``TrainConfig.lr``. ``genlab train gan --lr X`` sets both; a
+            ``TrainConfig.lr`` that would be ignored (both set) is refused.
         betas: Adam betas of both optimizers (``None`` = ``TrainConfig.betas``). The DCGAN
             default (0.5, 0.999) is set here because TrainConfig's (0.9, 0.999) is unstable
             for GANs.

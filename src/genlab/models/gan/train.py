@@ -29,11 +29,38 @@ import torch
 
 from ..._threads import set_threads
 from ...errors import DataError, TrainingDivergedError
-from ...train.checkpoint import load_checkpoint, open_metrics_log, save_checkpoint
+from ...train.checkpoint import clean_stale_temporaries, load_checkpoint, open_metrics_log, save_checkpoint
 from ...train.config import TrainConfig
+from ...train.guard import ExplosionGuard, fitting, grads_finite
 from ...train.schedule import make_optimizer, make_scheduler
 from ...train.signals import install_stop_handlers
-from ...train.trainer import CHECKPOINT_DIR, METRICS_FILE, _mix, resolve_data
+from ...train.trainer import (CHECKPOINT_DIR, METRICS_FILE, _mix, keep_good_checkpoint, resolve_data,
+                              resume_changes)
+
+# TrainConfig fields the adversarial loop does not use; a value other than the default is
+# refused rather than accepted and dropped.
+UNSUPPORTED = {
+    "patience": "GANs keep the best weights by validation instead (keep_best, val_every)",
+    "min_delta": "GANs have no early stopping",
+    "grad_clip": "the adversarial loop does not clip gradients (use spectral_norm=True or wgan-gp)",
+    "eval_every": "GANs validate every val_every generator steps (a model setting)",
+    "monitor": "GANs validate on FID (images) or PSNR (super-resolution)",
+    "augment": "the adversarial loop applies no augmentation (augment the data set instead)",
+    "tensorboard": "the adversarial loop logs to metrics.jsonl only",
+}
+
+
+def check_supported(cfg: TrainConfig, mc: Any) -> None:
+    """Refuse TrainConfig settings the adversarial loop cannot honour (one line each)."""
+    default = TrainConfig()
+    for name, why in UNSUPPORTED.items():
+        v = getattr(cfg, name)
+        if v != getattr(default, name) and not (name == "tensorboard" and v is False):
+            raise ValueError(f"{name}={v!r} is not supported for GAN training: {why}")
+    if cfg.lr != default.lr and mc.lr_g is not None and mc.lr_d is not None:
+        raise ValueError(
+            f"lr={cfg.lr:g} would be ignored: GAN training uses lr_g={mc.lr_g:g} and lr_d={mc.lr_d:g} "
+            "(TTUR); set lr_g/lr_d (--lr_g=... --lr_d=...), or set them to None to use lr")
 
 SAMPLES_DIR = "samples"
 GIF_FILE = "progress.gif"
@@ -95,27 +122,43 @@ class AdversarialTrainer:
             self._log_file.write(json.dumps(row) + "\n")
             self._log_file.flush()
 
-    def _diverged(self, value: float, what: str) -> None:
+    def _diverged(self, value: float, what: str, exploded: float | None = None) -> None:
         where = f"step {self.step + 1} (epoch {self.epoch})"
         self._log({"split": "event", "step": self.step + 1, "epoch": self.epoch,
                    "event": "diverged", "value": str(value), "what": what})
-        keep = ""
-        if self.run_dir is not None and (self.run_dir / CHECKPOINT_DIR / "last.pt").exists():
-            keep = f" The last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}."
+        keep = keep_good_checkpoint(self.run_dir, self.step)
         mc = self.model.config
+        became = (f"exploded to {value:.4g} (its recent level allows up to {exploded:.4g})"
+                  if exploded is not None else f"became {value}")
         raise TrainingDivergedError(
-            f"the {what} became {value} at {where}.{keep} Try lower learning rates (now "
-            f"lr_g={self.lr_g:g}, lr_d={self.lr_d:g}), spectral_norm=True, loss='hinge' or "
-            f"'wgan-gp' (now {mc.loss!r}), or check the data for extreme values.")
+            f"the {what} {became} at {where}.{keep} Try lower learning rates (now "
+            f"lr_g={self.lr_g:g}, lr_d={self.lr_d:g}: start a new run with --lr_g/--lr_d), "
+            f"spectral_norm=True, loss='hinge' or 'wgan-gp' (now {mc.loss!r}), or check the data "
+            "for extreme values.")
+
+    def _check(self, loss: torch.Tensor, guard: ExplosionGuard, what: str) -> None:
+        v = float(loss.detach())
+        if not math.isfinite(v):
+            self._diverged(v, what)
+        if guard.explodes(v):
+            self._diverged(v, what, exploded=guard.threshold())
 
     # ------------------------------------------------------------------ the loop
     def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
             resume: bool = False, callbacks: list | None = None) -> Any:
+        with fitting(model):  # sampling mid-fit (callbacks, sample grids) is allowed
+            return self._fit(model, data, val=val, run_dir=run_dir, resume=resume, callbacks=callbacks)
+
+    def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
+             callbacks: list | None) -> Any:
         cfg = self.config
+        check_supported(cfg, model.config)
         set_threads(cfg.threads)
         train_ds, val_ds = resolve_data(data, val, cfg)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
+        if ckpt_dir is not None:
+            clean_stale_temporaries(ckpt_dir)  # left by a kill during a checkpoint write
         ckpt = load_checkpoint(ckpt_dir) if (resume and ckpt_dir) else None
         if ckpt is None:
             torch.manual_seed(cfg.seed)  # same seed -> same initial weights
@@ -146,13 +189,21 @@ class AdversarialTrainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.best_value, self.best_step = math.nan, -1
         best_state: dict[str, torch.Tensor] | None = None
+        guard_d, guard_g = ExplosionGuard(), ExplosionGuard()
+        self.resume_changes: dict[str, list[Any]] = {}
         signature = json.dumps({"train": cfg.to_dict(), "model": mc.to_dict()}, sort_keys=True)
         if resume and ckpt is None and self.run_dir is not None and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
-            if ckpt["config"] != signature:
-                raise ValueError(f"cannot resume {self.run_dir}: its checkpoint was made with different "
-                                 "settings; resume with the same settings or start a new run")
+            recorded = json.loads(ckpt["config"])
+            if recorded["model"] != json.loads(json.dumps(mc.to_dict())):
+                raise ValueError(f"cannot resume {self.run_dir}: its checkpoint was made with another "
+                                 "model configuration; start a new run to change it")
+            # lr is the one setting a GAN does not read (lr_g/lr_d are model settings)
+            self.resume_changes = resume_changes(recorded["train"], cfg.to_dict(), what=str(self.run_dir))
+            if "lr" in self.resume_changes:
+                raise ValueError("a GAN's learning rates are lr_g/lr_d (model settings), which cannot "
+                                 "change on resume; start a new run with other --lr_g/--lr_d")
             model.load_state_dict(ckpt["model"])
             for obj, key in ((opt_g, "opt_g"), (opt_d, "opt_d"), (sched_g, "sched_g"), (sched_d, "sched_d")):
                 obj.load_state_dict(ckpt[key])
@@ -160,6 +211,8 @@ class AdversarialTrainer:
             self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
             self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
             best_state = ckpt["best_state"] or None
+            guard_d.load_state_dict(ckpt.get("guard_d"))
+            guard_g.load_state_dict(ckpt.get("guard_g"))
 
         self._log_file = None
         if self.run_dir is not None:
@@ -175,7 +228,8 @@ class AdversarialTrainer:
                     "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
                     "rng": torch.get_rng_state(), "step": self.step, "epoch": self.epoch,
                     "batch_in_epoch": self.batch_in_epoch, "best_value": self.best_value,
-                    "best_step": self.best_step, "best_state": best_state or {}, "config": signature})
+                    "best_step": self.best_step, "best_state": best_state or {}, "config": signature,
+                    "guard_d": guard_d.state_dict(), "guard_g": guard_g.state_dict()})
 
         fixed = model.fixed_inputs(val_ds if val_ds is not None else train_ds, _mix(cfg.seed, 424242)) \
             if (mc.sample_every and self.run_dir is not None) else None
@@ -209,17 +263,19 @@ class AdversarialTrainer:
                 g = torch.Generator().manual_seed(_mix(cfg.seed, 31337, self.step))
                 for _ in range(mc.n_critic):
                     out_d = model.d_step(next_batch(), g)
-                    if not torch.isfinite(out_d["d_loss"]):
-                        self._diverged(float(out_d["d_loss"].detach()), "discriminator loss")
+                    self._check(out_d["d_loss"], guard_d, "discriminator loss")
                     opt_d.zero_grad(set_to_none=True)
                     out_d["d_loss"].backward()
+                    if not grads_finite(model.discriminator.parameters()):
+                        self._diverged(float("nan"), "discriminator gradient")
                     opt_d.step()
                     sched_d.step()
                 out_g = model.g_step(next_batch() if model.g_needs_data else None, g)
-                if not torch.isfinite(out_g["g_loss"]):
-                    self._diverged(float(out_g["g_loss"].detach()), "generator loss")
+                self._check(out_g["g_loss"], guard_g, "generator loss")
                 opt_g.zero_grad(set_to_none=True)
                 out_g["g_loss"].backward()
+                if not grads_finite(model.generator.parameters()):
+                    self._diverged(float("nan"), "generator gradient")
                 opt_g.step()
                 sched_g.step()
                 if model.generator_ema is not None:

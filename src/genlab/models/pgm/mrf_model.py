@@ -131,8 +131,13 @@ class GridMRF(GenerativeModel):
         return self
 
     def sample(self, n: int, *, generator: Any = None, sweeps: int | None = None) -> torch.Tensor:
-        """``n`` images ``(n, 1, H, W)`` in [0, 1] by checkerboard block Gibbs."""
+        """``n`` images ``(n, 1, H, W)`` in [0, 1] by checkerboard block Gibbs.
+
+        ``sweeps``: Gibbs sweeps, a positive integer (default: ``config.gibbs_sweeps``).
+        """
         self.check_fitted()
+        if sweeps is not None and (isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 1):
+            raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
         g = self.graph()
         x = g.gibbs(n, sweeps or self.config.gibbs_sweeps, make_rng(generator))
         return torch.from_numpy(x.reshape(n, *self.config.data_shape) / (self.config.n_states - 1)).float()

@@ -79,7 +79,9 @@ class RBM(TorchGenerativeModel):
             v = torch.bernoulli(v)  # grey levels as probabilities
         with torch.no_grad():
             if self.config.persistent:
-                if not self.chains_ready:
+                # chains restored from a checkpoint are non-zero: a resumed run keeps them
+                # (chains_ready is not part of the saved state)
+                if not self.chains_ready and not bool(self.chains.any()):
                     # start the chains at data (tiled batch rows): from uniform noise the
                     # negative phase tends to settle in an all-hidden-off mode and stay
                     rows = torch.arange(self.chains.shape[0]) % v.shape[0]
@@ -97,7 +99,11 @@ class RBM(TorchGenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, steps: int | None = None) -> torch.Tensor:
+        """``n`` visible means ``(n, *data_shape)`` after ``steps`` Gibbs steps (a positive
+        integer; default ``config.sample_steps``), from the persistent chains when kept."""
         self.check_fitted()
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
         if self.config.persistent and bool(self.chains.any()):
             # start from the persistent chains (they track the model during training); from
             # uniform noise Gibbs often falls into the all-hidden-off mode and stays there

@@ -189,6 +189,7 @@ class SequenceLM(TorchGenerativeModel):
         self.check_fitted()
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
+        sampling.check_sampling_args(temperature, top_k, top_p)
         ids = self._prompt_ids(n, prompt)
         max_len = self.config.data_shape[0] if max_len is None else int(max_len)
         if max_len <= ids.shape[1]:

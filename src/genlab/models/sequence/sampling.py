@@ -10,6 +10,8 @@ and beam search, written against two model methods so RNNs and the Transformer s
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Sequence
 
 import torch
@@ -19,11 +21,19 @@ from .tokenizers import EOS_ID, PAD_ID
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    """Refuse bad decoding options with a ``ValueError`` naming the option.
+
+    ``temperature`` must be a finite number >= 0 (0 = greedy), ``top_k`` a positive
+    integer or ``None``, ``top_p`` in ``(0, 1]`` or ``None``. NaN is refused explicitly:
+    it compares ``False`` with everything and would otherwise reach the softmax.
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if top_p is not None and not 0 < top_p <= 1:
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real)
+                              or not 0 < top_p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
 
 
@@ -113,6 +123,8 @@ def beam_search(model: Any, prompt: torch.Tensor, beam_width: int, max_len: int,
     """
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
+    if not isinstance(length_penalty, numbers.Real) or not math.isfinite(length_penalty):
+        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
     P = len(prompt)
     ids = prompt[None]                      # (K, L) alive beams
     scores = torch.zeros(1, dtype=torch.float64)

@@ -392,6 +392,7 @@ class SeqVAE(TorchGenerativeModel):
         self.check_fitted()
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
+        sampling.check_sampling_args(temperature, top_k, top_p)
         return self.decode(self.sample_latent(n, generator=generator), temperature=temperature,
                            generator=generator, max_len=max_len, top_k=top_k, top_p=top_p)
 

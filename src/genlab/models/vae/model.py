@@ -3,6 +3,7 @@ conditional VAE, IWAE likelihood bound (Burda et al. 2016)."""
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -120,7 +121,8 @@ class VAE(TorchGenerativeModel):
             generator: seeded ``torch.Generator`` for reproducible draws.
             y: class label(s) for a conditional VAE: an int or ``n`` labels; default
                 cycles through the classes (``0, 1, ..., 0, 1, ...``).
-            temperature: scale of the prior draws (< 1 trades diversity for quality).
+            temperature: scale of the prior draws, a finite number >= 0 (< 1 trades
+                diversity for quality; 0 decodes ``z = 0`` for every draw).
             mean: return the decoder mean instead of a draw from ``p(x|z)``. Default: the
                 mean for a Bernoulli decoder (pixel probabilities, the usual picture of a
                 VAE sample), a real draw ``mu + std * eps`` for a Gaussian decoder.
@@ -130,6 +132,9 @@ class VAE(TorchGenerativeModel):
         self.check_fitted()
         if int(n) < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+                or not math.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         self.eval()
         if self.n_cond and y is None:
             y = torch.arange(int(n)) % self.n_cond
