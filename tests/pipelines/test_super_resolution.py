@@ -17,7 +17,7 @@ SR_TINY = {"factor": 2, "channels": 16, "n_blocks": 1, "d_channels": (8,)}
 def trained_sr(digits_splits):
     torch.set_num_threads(1)
     return SRGAN(**SR_TINY).fit(digits_splits["train"], {"max_steps": 150, "batch_size": 64, "progress": False,
-                                                          "threads": 1, "lr": 2e-3, "epochs": 100})
+                                                          "threads": 1, "epochs": 100})  # lr_g/lr_d: SRGAN defaults
 
 
 # ----------------------------------------------------------------------------- SSIM

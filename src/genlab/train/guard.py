@@ -28,10 +28,11 @@ class ExplosionGuard:
     Args:
         factor: how many scales above the median a loss may go (default 1,000).
         window: how many recent losses the median and MAD are taken over.
-        warmup: values seen before the guard starts judging.
+        warmup: values seen before the guard starts judging (1: the first loss of a run
+            is already a yardstick, and a huge learning rate explodes within a few steps).
     """
 
-    def __init__(self, *, factor: float = 1e3, window: int = 64, warmup: int = 8):
+    def __init__(self, *, factor: float = 1e3, window: int = 64, warmup: int = 1):
         self.factor, self.warmup = float(factor), int(warmup)
         self.values: deque[float] = deque(maxlen=int(window))
 

@@ -401,11 +401,11 @@ def keep_good_checkpoint(run_dir: Path | None, step: int) -> str:
     if s is not None and s >= step:
         if not discard_newest(folder):  # no earlier checkpoint: the only one holds bad weights
             (folder / "last.pt").unlink()
-            return f" Its only checkpoint held the diverged weights and was removed."
+            return " The run's only checkpoint held those weights and was removed."
         s = checkpoint_step(folder)
         if s is not None and s >= step:
             (folder / "last.pt").unlink()
-            return f" Its checkpoints held the diverged weights and were removed."
+            return " The run's checkpoints held those weights and were removed."
     if s is None:
         return ""
     return f" The last good checkpoint (step {s}) is kept in {folder}."
