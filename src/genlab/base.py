@@ -334,6 +334,9 @@ class GenerativeModel:
     model_type: ClassVar[str] = ""
     config_class: ClassVar[type[Config]] = Config
     log_prob_kind: ClassVar[str] = "none"
+    #: model-config fields that are really training settings and may change on resume
+    #: (a GAN's ``lr_g``/``lr_d``); every other model field is fixed once trained
+    resumable_config_fields: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, data: Any, train: Any = None, **kwargs: Any) -> "GenerativeModel":
         raise NotImplementedError

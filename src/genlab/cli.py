@@ -158,13 +158,16 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         if recorded and MODELS.canonical(recorded) != cls.model_type:
             raise UsageError(f"{args.out} is a {recorded!r} run, not {args.model!r}")
         model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
-        if model_over:
-            raise UsageError(f"--resume cannot change model settings ({', '.join('--' + k for k in model_over)}): "
+        fixed = [k for k in model_over if k not in cls.resumable_config_fields]
+        if fixed:
+            raise UsageError(f"--resume cannot change model settings ({', '.join('--' + k for k in fixed)}): "
                              "the model's shape is fixed once trained; start a new run to change it")
+        _lr_to_model(cls, args, model_over)
         data_options = _cli_data_options(args)
         try:
             run = train_run(args.model, args.data, out=args.out, resume=True, command=sys.argv,
-                            train=_train_config_dict(args, train_over), data_options=data_options)
+                            train=_train_config_dict(args, train_over), data_options=data_options,
+                            model_config=model_over)
         except ValueError as e:
             if "cannot resume" in str(e):
                 raise UsageError(str(e)) from None
@@ -174,11 +177,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             raise UsageError("--data is required (a dataset name from `genlab list`, or a path)")
         cls = MODELS.get(args.model)
         model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
-        if "lr_g" in cls.config_class.field_names() and args.lr is not None:
-            # a GAN trains with two learning rates: --lr sets both unless they are given
-            for k in ("lr_g", "lr_d"):
-                model_over.setdefault(k, args.lr)
-            args.lr = None
+        _lr_to_model(cls, args, model_over)
         out = args.out or f"runs/{cls.model_type}-{Path(str(args.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}"
         data_options = {"binarize": True} if args.binarize else {}
         if args.limit is not None:
@@ -194,6 +193,16 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     if is_main():
         _print_run_summary(run)
     return 0
+
+
+def _lr_to_model(cls: type, args: argparse.Namespace, model_over: dict[str, Any]) -> None:
+    """A family whose learning rates are model settings (a GAN's ``lr_g``/``lr_d``, declared
+    in ``resumable_config_fields``): ``--lr`` sets them all unless they are given."""
+    lrs = [k for k in cls.resumable_config_fields if k.startswith("lr")]
+    if lrs and args.lr is not None:
+        for k in lrs:
+            model_over.setdefault(k, args.lr)
+        args.lr = None
 
 
 def _cli_data_options(args: argparse.Namespace) -> dict[str, Any]:

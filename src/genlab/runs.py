@@ -156,7 +156,8 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         train: a ``TrainConfig`` or dict. On resume, a dict of the settings to change
             (``epochs``, ``lr``, ... see ``genlab.train.trainer.RESUMABLE_FIELDS``); the
             changes are recorded in ``run.json``'s ``history``.
-        model_config: config overrides when ``model`` is a name (not on resume).
+        model_config: config overrides when ``model`` is a name; on resume only the
+            family's ``resumable_config_fields`` (a GAN's ``lr_g``/``lr_d``).
         data_options: options for the dataset loader (e.g. ``{"binarize": True}``).
         resume: continue the run in ``out`` from its last checkpoint.
         overwrite: replace the run already in ``out``.
@@ -176,8 +177,10 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
     if resume:
         run = Run(out)
         info = run.info
-        if model_config:
-            raise ValueError(f"cannot resume {out} with other model settings ({', '.join(sorted(model_config))}): "
+        cls = MODELS.get(info["model_type"])
+        fixed = sorted(set(model_config or {}) - set(cls.resumable_config_fields))
+        if fixed:
+            raise ValueError(f"cannot resume {out} with other model settings ({', '.join(fixed)}): "
                              "the model's shape is fixed once trained; start a new run to change it")
         if data is not None and str(data) != str(info["data"]):
             raise ValueError(f"cannot resume {out} on --data {data}: it was trained on {info['data']}; "
@@ -185,12 +188,14 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         if data_options and data_options != info.get("data_options", {}):
             raise ValueError(f"cannot resume {out} with other data options ({data_options}); it was "
                              f"trained with {info.get('data_options', {})}")
-        cls = MODELS.get(info["model_type"])
-        model = cls(cls.config_class.from_dict(info["model_config"]))
+        model_cfg = cls.config_class.from_dict(info["model_config"])
+        model_changes = {k: [getattr(model_cfg, k), v] for k, v in (model_config or {}).items()
+                         if getattr(model_cfg, k) != v}
+        model = cls(model_cfg.replace(**model_config) if model_config else model_cfg)
         recorded = TrainConfig.from_dict(info["train_config"])
         over = train.to_dict() if isinstance(train, TrainConfig) else dict(train or {})
         train_cfg = recorded.replace(**over) if over else recorded
-        changes = resume_changes(recorded.to_dict(), train_cfg.to_dict(), what=str(out))
+        changes = {**resume_changes(recorded.to_dict(), train_cfg.to_dict(), what=str(out)), **model_changes}
         data, data_options = info["data"], info.get("data_options", {})
     else:
         train_cfg = TrainConfig.coerce(train)
@@ -229,7 +234,7 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         clean_run_temporaries(out)  # left by a kill during an atomic write
         history = list(run.info.get("history") or [])
         history.append({"resumed": _now(), "command": command, "changed": changes})
-        run.update(history=history, train_config=train_cfg.to_dict())
+        run.update(history=history, train_config=train_cfg.to_dict(), model_config=model.config.to_dict())
     run.update(status="running", resumed=_now() if resume else None, finished=None, error=None)
     if distributed.rank_and_world()[1] > 1:
         distributed.setup()

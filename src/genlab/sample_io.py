@@ -373,6 +373,9 @@ def _replacing(path: Path, overwrite: bool) -> Iterator[Path]:
     try:
         yield Path(tmp)
         _check_target(path, overwrite)  # appeared while sampling?
+        from .base import default_file_mode
+
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

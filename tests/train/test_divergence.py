@@ -93,6 +93,14 @@ def test_gan_lr_is_honoured_or_refused(tmp_path, digits_splits, capsys):
                      "--latent_dim=4", "--limit", "64", "--epochs", "1", "--lr", "5e-4"]) == 0
     mc = json.loads((out / "run.json").read_text())["model_config"]
     assert mc["lr_g"] == mc["lr_d"] == 5e-4
+    # a GAN's learning rates may change on resume (the advice after a divergence); its shape not
+    assert cli.main(["train", "gan", "--out", str(out), "--resume", "--epochs", "2", "--lr_g=1e-4"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["model_config"]["lr_g"] == 1e-4 and info["history"][-1]["changed"]["lr_g"] == [5e-4, 1e-4]
+    assert read_checkpoint(out / "checkpoints" / "last.pt")["opt_g"]["param_groups"][0]["lr"] == 1e-4
+    capsys.readouterr()
+    assert cli.main(["train", "gan", "--out", str(out), "--resume", "--latent_dim=8"]) == 2
+    assert "cannot change model settings (--latent_dim)" in capsys.readouterr().err
     small = digits_splits["train"].subset(slice(0, 64))
     with pytest.raises(ValueError, match="lr=0.01 would be ignored"):
         GAN(arch="mlp", hidden=(16,), latent_dim=4).fit(small, {"lr": 0.01, "progress": False})

@@ -334,13 +334,7 @@ class Trainer:
         """
         if self.scheduler is None:
             raise RuntimeError("set_lr works only while fit() runs (from a callback)")
-        if not (lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
-        sched = self.scheduler
-        sched.base_lrs = [lr] * len(sched.base_lrs)
-        for g, fn in zip(self.optimizer.param_groups, sched.lr_lambdas):
-            g["lr"] = lr * fn(sched.last_epoch)
-        sched._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        set_base_lr(self.optimizer, self.scheduler, lr)
 
     def _end_of_epoch(self, model, val_ds, best_state, epoch_done: bool, total: int):
         cfg = self.config
@@ -388,6 +382,18 @@ class Trainer:
             + ", gradient clipping (--grad_clip=1.0), a smaller beta/batch, or check the data "
             "for extreme values."
         )
+
+
+def set_base_lr(opt: torch.optim.Optimizer, sched: Any, lr: float) -> None:
+    """Make ``lr`` the base learning rate of ``opt`` under the ``LambdaLR`` ``sched`` (the
+    schedule's factor at the current step still applies); part of the scheduler state, so
+    a resume keeps it."""
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    sched.base_lrs = [lr] * len(sched.base_lrs)
+    for g, fn in zip(opt.param_groups, sched.lr_lambdas):
+        g["lr"] = lr * fn(sched.last_epoch)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
 def keep_good_checkpoint(run_dir: Path | None, step: int) -> str:

@@ -148,9 +148,9 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
 
     old_threads = torch.get_num_threads()
     if threads is not None:
-        if int(threads) < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(int(threads))
+        from ..._threads import set_threads
+
+        set_threads(threads)  # refuses < 1 and more than the machine can run
     start = time.perf_counter()
     history: list[dict[str, Any]] = []
     try:

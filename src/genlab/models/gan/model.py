@@ -33,6 +33,7 @@ class AdversarialModel(TorchGenerativeModel):
 
     log_prob_kind = "none"
     g_needs_data = False
+    resumable_config_fields = ("lr_g", "lr_d")  # a lower rate after a divergence
 
     def _make_ema(self) -> None:
         # a submodule, so the averaged weights live in the state_dict and in model.safetensors

@@ -35,7 +35,7 @@ from ...train.guard import ExplosionGuard, fitting, grads_finite
 from ...train.schedule import make_optimizer, make_scheduler
 from ...train.signals import install_stop_handlers
 from ...train.trainer import (CHECKPOINT_DIR, METRICS_FILE, _mix, keep_good_checkpoint, resolve_data,
-                              resume_changes)
+                              resume_changes, set_base_lr)
 
 # TrainConfig fields the adversarial loop does not use; a value other than the default is
 # refused rather than accepted and dropped.
@@ -132,7 +132,9 @@ class AdversarialTrainer:
                   if exploded is not None else f"became {value}")
         raise TrainingDivergedError(
             f"the {what} {became} at {where}.{keep} Try lower learning rates (now "
-            f"lr_g={self.lr_g:g}, lr_d={self.lr_d:g}: start a new run with --lr_g/--lr_d), "
+            f"lr_g={self.lr_g:g}, lr_d={self.lr_d:g}"
+            + (f": resume with `genlab train --resume --out {self.run_dir} --lr_g {self.lr_g / 10:g} "
+               f"--lr_d {self.lr_d / 10:g}`" if keep else "") + "), "
             f"spectral_norm=True, loss='hinge' or 'wgan-gp' (now {mc.loss!r}), or check the data "
             "for extreme values.")
 
@@ -196,14 +198,17 @@ class AdversarialTrainer:
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
             recorded = json.loads(ckpt["config"])
-            if recorded["model"] != json.loads(json.dumps(mc.to_dict())):
+            free = type(model).resumable_config_fields  # lr_g / lr_d may change
+            now_model = json.loads(json.dumps(mc.to_dict()))
+            if {k: v for k, v in recorded["model"].items() if k not in free} != \
+                    {k: v for k, v in now_model.items() if k not in free}:
                 raise ValueError(f"cannot resume {self.run_dir}: its checkpoint was made with another "
                                  "model configuration; start a new run to change it")
-            # lr is the one setting a GAN does not read (lr_g/lr_d are model settings)
             self.resume_changes = resume_changes(recorded["train"], cfg.to_dict(), what=str(self.run_dir))
-            if "lr" in self.resume_changes:
-                raise ValueError("a GAN's learning rates are lr_g/lr_d (model settings), which cannot "
-                                 "change on resume; start a new run with other --lr_g/--lr_d")
+            if "lr" in self.resume_changes and mc.lr_g is not None and mc.lr_d is not None:
+                raise ValueError("a GAN trains with lr_g/lr_d: resume with --lr_g/--lr_d (or --lr for both)")
+            self.resume_changes.update({k: [recorded["model"].get(k), now_model[k]] for k in free
+                                        if recorded["model"].get(k) != now_model[k]})
             model.load_state_dict(ckpt["model"])
             for obj, key in ((opt_g, "opt_g"), (opt_d, "opt_d"), (sched_g, "sched_g"), (sched_d, "sched_d")):
                 obj.load_state_dict(ckpt[key])
@@ -213,6 +218,9 @@ class AdversarialTrainer:
             best_state = ckpt["best_state"] or None
             guard_d.load_state_dict(ckpt.get("guard_d"))
             guard_g.load_state_dict(ckpt.get("guard_g"))
+            if self.resume_changes.keys() & {"lr", "lr_g", "lr_d"}:  # new rates from this step on
+                set_base_lr(opt_g, sched_g, self.lr_g)
+                set_base_lr(opt_d, sched_d, self.lr_d)
 
         self._log_file = None
         if self.run_dir is not None:

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ... import __version__
-from ...base import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Config, GenerativeModel, atomic_write_json
+from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Config, GenerativeModel, atomic_write_json,
+                    check_finite_tensors, file_sha256, verify_file_hash)
 from ...errors import DataError, ModelFormatError, NotFittedError
 from ...registry import MODELS
 from .mrf import PairwiseGraph
@@ -173,13 +174,16 @@ class GridMRF(GenerativeModel):
         self.check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        arrays = {"bias": self.bias_, "weights": np.ascontiguousarray(self.weights_)}
+        check_finite_tensors(arrays, f"{type(self).__name__} (not saved)", error=ValueError)
         tmp = path / f".{WEIGHTS_FILE}.tmp"
-        save_file({"bias": self.bias_, "weights": np.ascontiguousarray(self.weights_)}, str(tmp))
+        save_file(arrays, str(tmp))
+        digest = file_sha256(tmp)
         os.replace(tmp, path / WEIGHTS_FILE)
         atomic_write_json(path / CONFIG_FILE, {
             "model_type": self.model_type, "genlab_version": __version__,
             "format_version": FORMAT_VERSION, "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict()})
+            "config": self.config.to_dict(), "weights_sha256": digest})
         return path
 
     @classmethod
@@ -192,6 +196,8 @@ class GridMRF(GenerativeModel):
             config = MRFConfig.from_dict(header.get("config", {}))
         except (TypeError, ValueError) as e:
             raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid mrf config: {e}") from None
+        if (folder / WEIGHTS_FILE).is_file():
+            verify_file_hash(folder / WEIGHTS_FILE, header)
         try:
             arr = load_file(str(folder / WEIGHTS_FILE))
             m = cls(config)
@@ -201,6 +207,7 @@ class GridMRF(GenerativeModel):
         k = config.n_states
         if m.bias_.shape != (k,) or m.weights_.shape != (2, k, k) or config.data_shape is None:
             raise ModelFormatError(f"{folder / WEIGHTS_FILE} does not match the mrf config")
+        check_finite_tensors({"bias": m.bias_, "weights": m.weights_}, str(folder / WEIGHTS_FILE))
         return m
 
 
