@@ -258,7 +258,9 @@ def test_tiny_uai_reads(tmp_path):
     (TINY_UAI[:40], "the file ends before"),
     ("", "the file is empty"),
     ("BAYES\n2.5\n", "line 2: expected the number of variables (a whole number), found '2.5'"),
-])
+], ids=["count", "scope-index", "cardinality-0", "negative", "non-numeric", "sum", "markov",
+        "preamble", "table-count", "two-tables", "repeated-scope", "trailing", "truncated",
+        "empty", "float-count"])
 def test_bad_uai_files_name_file_line_and_variable(tmp_path, text, want):
     msg = _err(read_uai, _uai(tmp_path, text, "bad.uai"), cls=BIFSyntaxError)
     assert "bad.uai" in msg and want in msg, msg

@@ -153,6 +153,67 @@ def _standardise(name: str, values: np.ndarray) -> tuple[np.ndarray, ColumnRepor
     return out, ColumnReport(name, dtype, missing=missing)
 
 
+def _exponents(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Powers of two ``e`` with ``|x| / 2**e <= 1`` (per ``axis``): dividing by them with
+    ``np.ldexp`` is exact and keeps sums of squares from overflowing near 1e308."""
+    big = np.max(np.abs(x), axis=axis) if x.size else np.zeros(())
+    _, e = np.frexp(np.where(np.isfinite(big), big, 0.0))
+    return e.astype(np.int64)
+
+
+def scaled_mean_std(values: np.ndarray, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) standard deviation of finite floats, computed in a scaled
+    copy so values near the float64 limit (1e308) do not overflow to inf.
+
+    Args:
+        values: a non-empty float array.
+        axis: as in ``np.mean`` (``None``: over everything).
+    Returns:
+        ``(mean, std)``; bit-identical to ``values.mean(axis)`` / ``values.std(axis)``
+        whenever those do not overflow or underflow.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    e = _exponents(x, axis)
+    ek = e if axis is None else np.expand_dims(e, axis)
+    xs = np.ldexp(x, -ek)
+    return np.ldexp(xs.mean(axis=axis), e), np.ldexp(xs.std(axis=axis), e)
+
+
+def _scaled_quantile(values: np.ndarray, q: Any) -> Any:
+    """``np.quantile`` (``q=None``: ``np.median``) without overflow in the interpolation."""
+    e = _exponents(values)
+    xs = np.ldexp(values, -e)
+    return np.ldexp(np.median(xs) if q is None else np.quantile(xs, q), e)
+
+
+def standardize_columns(x: np.ndarray, *, min_std: float = 1e-12
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise each column of a finite ``(N, D)`` array without overflow.
+
+    Args:
+        x: finite numbers, ``N >= 1`` rows.
+        min_std: columns whose standard deviation is at most this are only centred
+            (their std is reported as 1).
+    Returns:
+        ``(z, mean, std)``: float64 ``z = (x - mean) / std`` and the per-column statistics,
+        all finite even for values near 1e308 (the arithmetic runs on ``x / 2**e``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or not len(x):
+        raise DataError(f"standardize_columns needs a non-empty (N, D) array, got shape {x.shape}")
+    e = _exponents(x, 0)
+    xs = np.ldexp(x, -e[None, :])
+    m, s = xs.mean(axis=0), xs.std(axis=0)
+    mean, std = np.ldexp(m, e), np.ldexp(s, e)
+    const = ~(std > min_std)
+    centred = xs - m
+    z = np.empty_like(x)
+    z[:, ~const] = centred[:, ~const] / s[~const]
+    z[:, const] = np.ldexp(centred[:, const], e[None, const])
+    std[const] = 1.0
+    return z, mean, std
+
+
 def _is_missing(col: np.ndarray) -> np.ndarray:
     if col.dtype == object:
         return np.array([v is None for v in col], dtype=bool)
@@ -261,9 +322,9 @@ def clean_table(
                 how = "mode"
                 fill = _mode(present)
             elif missing == "mean":
-                fill = float(present.mean())
+                fill = float(scaled_mean_std(present)[0])
             else:
-                fill = float(np.median(present))
+                fill = float(_scaled_quantile(present, None))
             col = col.copy()
             col[gaps] = fill
             data[rep.name] = col
@@ -279,9 +340,9 @@ def clean_table(
             if not ok.any():
                 continue
             if outliers == "quantile":
-                lo, hi = np.quantile(col[ok], [lo_q, hi_q])
+                lo, hi = _scaled_quantile(col[ok], [lo_q, hi_q])
             else:
-                mu, sd = float(col[ok].mean()), float(col[ok].std())
+                mu, sd = (float(v) for v in scaled_mean_std(col[ok]))
                 lo, hi = mu - z * sd, mu + z * sd
             n_out = int(((col[ok] < lo) | (col[ok] > hi)).sum())
             if n_out:

@@ -24,7 +24,7 @@ import torch
 from ..errors import DataError
 from ..registry import DATASETS
 from .dataset import Dataset
-from .loaders import load_array, load_image_folder, load_table
+from .loaders import load_array, load_image_folder, load_table, network_file_error, sniff_file
 from . import molecule_files, molecules  # noqa: F401  (molecules registers the MOSES datasets)
 from . import text  # noqa: F401  (registers the text and music corpora)
 from . import toy  # noqa: F401  (registers the ring8 and grid25 toy datasets)
@@ -254,13 +254,20 @@ def _call(fn: Callable[..., Any], what: str, options: dict[str, Any],
 
 
 def _resolve(name_or_path: str | os.PathLike) -> tuple[str | None, Path | None]:
-    """``(registered name, None)`` or ``(None, existing path)``; else a DataError."""
+    """``(registered name, None)`` or ``(None, existing path)``; else a DataError. A
+    Bayesian network file (``.bif``, ``.uai``, or one by its content) is a DataError
+    saying how to load it instead."""
     name = os.fspath(name_or_path)
     name = name.decode() if isinstance(name, bytes) else name
     if name in DATASETS:
         return DATASETS.canonical(name), None
     if Path(name).exists():
-        return None, Path(name)
+        path = Path(name)
+        if path.is_file():
+            kind = sniff_file(path)
+            if kind.kind == "network":
+                raise network_file_error(path, kind.what)
+        return None, path
     try:
         DATASETS.canonical(name)
     except ValueError as err:
@@ -284,8 +291,10 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
                               delimiter=delimiter)
         what = f"CSV file {path}"
     else:
-        raise DataError(f"don't know how to load {path}: use a folder of images, a .npy/.npz "
-                        "array, a .csv table, a .txt text or a .smi/.csv file of SMILES")
+        kind = sniff_file(path)
+        seen = f" (it looks like {kind.what})" if kind.kind == "binary" else ""
+        raise DataError(f"don't know how to load {path}{seen}: use a folder of images, a "
+                        ".npy/.npz array, a .csv table, a .txt text or a .smi/.csv file of SMILES")
     ds = _call(fn, what, options, extra=_PATH_COMMON)
     if options.get("binarize") and ds.kind != "image":
         raise DataError(f"binarize applies to images, but {path} holds a table")
@@ -320,7 +329,8 @@ def load_splits(name_or_path: str | os.PathLike, **options: Any) -> dict[str, Da
         ``{"train": ..., "val": ..., "test": ...}``.
 
     Raises:
-        DataError: unknown name (listing the registered ones), unknown option, bad data.
+        DataError: unknown name (listing the registered ones), unknown option, bad data,
+            a Bayesian network file (``.bif``/``.uai``) where data is expected.
     """
     name, path = _resolve(name_or_path)
     if name is not None:

@@ -25,9 +25,12 @@ USER_FRACTIONS = (0.8, 0.1, 0.1)
 
 def smiles_column(path: str | Path) -> str | None:
     """The name of a ``.csv`` file's SMILES column (matched case-insensitively), or None."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline().removeprefix("\ufeff")
-    fields = next(csv.reader([header], delimiter=_delimiter(header)), [])
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline(65536).removeprefix("\ufeff")
+        fields = next(csv.reader([header], delimiter=_delimiter(header)), [])
+    except (OSError, csv.Error):  # unreadable: not a molecule file; the table loader says why
+        return None
     return next((c for c in fields if c.strip().lower() == "smiles"), None)
 
 
@@ -46,25 +49,37 @@ def read_smiles_file(path: str | Path, *, column: str | None = None) -> tuple[li
     Returns:
         ``(strings, line_numbers)``.
     Raises:
-        FileNotFoundError / DataError: no file, or a ``.csv`` without the column.
+        FileNotFoundError / DataError: no file, a ``.csv`` without the column, a file that
+            is not text (compressed, binary, a Bayesian network file) or a CSV that does
+            not parse; the message names the file.
     """
+    from .loaders import require_text_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no SMILES file at {path}")
-    text = decode_utf8(path.read_bytes(), errors="replace", source=str(path))
+    require_text_file(path, "a SMILES text file")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read SMILES file {path}: {e.strerror or e}") from None
+    text = decode_utf8(raw, errors="replace", source=str(path))
     out, lines = [], []
     if path.suffix.lower() == ".csv":
         first = text.split("\n", 1)[0]
         reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first))
-        header = [c.strip().lower() for c in next(reader, [])]
-        want = (column or "smiles").strip().lower()
-        if want not in header:
-            raise DataError(f"{path} has no column {column or 'smiles'!r} (columns: {', '.join(header)})")
-        j = header.index(want)
-        for row in reader:
-            if any(c.strip() for c in row):
-                out.append(row[j].strip() if j < len(row) else "")
-                lines.append(reader.line_num)
+        try:
+            header = [c.strip().lower() for c in next(reader, [])]
+            want = (column or "smiles").strip().lower()
+            if want not in header:
+                raise DataError(f"{path} has no column {column or 'smiles'!r} (columns: {', '.join(header)})")
+            j = header.index(want)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    out.append(row[j].strip() if j < len(row) else "")
+                    lines.append(reader.line_num)
+        except csv.Error as e:
+            raise DataError(f"CSV file {path}, line {reader.line_num}: {e}") from None
         return out, lines
     for n, line in enumerate(text.split("\n"), 1):
         fields = line.split()

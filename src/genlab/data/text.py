@@ -70,11 +70,25 @@ def decode_utf8(raw: bytes, *, errors: str = "strict", source: str = "text") -> 
 
 
 def read_text(path: str | Path, *, errors: str = "strict") -> str:
-    """A UTF-8 text file (byte-order mark dropped, CRLF -> LF); see ``decode_utf8``."""
+    """A UTF-8 text file (byte-order mark dropped, CRLF -> LF); see ``decode_utf8``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: not UTF-8 (under ``errors="strict"``), no text, or not a text file at
+            all (compressed or binary data, a Bayesian network file); the message names
+            the file.
+    """
+    from .loaders import require_text_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no text file at {path}")
-    text = decode_utf8(path.read_bytes(), errors=errors, source=str(path))
+    require_text_file(path, "a text file")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read text file {path}: {e.strerror or e}") from None
+    text = decode_utf8(raw, errors=errors, source=str(path))
     if not text.strip():
         raise DataError(f"{path} holds no text")
     return text
@@ -231,6 +245,10 @@ def item_splits(items: Sequence[str], *, name: str = "items", max_len: int | Non
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"limit must be a positive integer, got {limit!r}")
     parts = {key: part[:limit] for key, part in split_items(items, fractions, seed=seed).items()}
+    empty = [key for key, part in parts.items() if not part]
+    if empty:
+        raise DataError(f"{name}: {len(items)} distinct items are too few to split into "
+                        f"train/val/test by {tuple(fractions)}: the {empty[0]} split would be empty")
     return item_datasets(parts, tok, name=name, length=length, meta=meta)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -132,15 +131,32 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def _quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Distinct inner quantile edges of finite floats, computed on ``values / 2**e`` so
+    the interpolation cannot overflow for values near +-1e308."""
+    _, e = np.frexp(np.max(np.abs(values)))
+    q = np.quantile(np.ldexp(values, -int(e)), np.linspace(0, 1, bins + 1)[1:-1])
+    return np.unique(np.ldexp(q, int(e)))
+
+
+def _bin_labels(bounds: list[float]) -> list[str]:
+    """``[lo, hi)`` labels, with as many digits as it takes to keep them distinct."""
+    for digits in (4, 6, 8, 10, 12, 17):
+        labels = [f"[{bounds[i]:.{digits}g}, {bounds[i + 1]:.{digits}g})"
+                  for i in range(len(bounds) - 1)]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
 def _quantile_bins(values: np.ndarray, bins: int) -> tuple[np.ndarray, list[str], list[float]]:
     """Cut floats into at most ``bins`` quantile bins; returns codes, labels, edges."""
     ok = ~np.isnan(values)
-    edges = np.unique(np.quantile(values[ok], np.linspace(0, 1, bins + 1)[1:-1]))
+    edges = _quantile_edges(values[ok], bins)
     codes = np.full(len(values), MISSING, dtype=np.int64)
     codes[ok] = np.searchsorted(edges, values[ok], side="right")
     bounds = [-np.inf, *edges.tolist(), np.inf]
-    labels = [f"[{bounds[i]:.4g}, {bounds[i + 1]:.4g})" for i in range(len(bounds) - 1)]
-    return codes, labels, edges.tolist()
+    return codes, _bin_labels(bounds), edges.tolist()
 
 
 def from_columns(columns: dict[str, Sequence[Any]], *, bins: int = 5, max_categories: int = 10,
@@ -168,6 +184,10 @@ def from_columns(columns: dict[str, Sequence[Any]], *, bins: int = 5, max_catego
             raise DataError(f"{name}: column {col!r} has no values")
         if all(_is_number(v) for v in distinct) and len(distinct) > max_categories:
             x = np.array([np.nan if m else float(v) for v, m in zip(vals, miss)])
+            if np.isinf(x).any():
+                row = int(np.argmax(np.isinf(x)))
+                raise DataError(f"{name}: column {col!r} has an infinite value {vals[row]!r} "
+                                f"(data row {row + 1}); a numeric column to bin must be finite")
             c, labels, edges = _quantile_bins(x, bins)
             binned[col] = edges
         else:
@@ -198,29 +218,21 @@ def read_csv(path: str | Path, *, bins: int = 5, max_categories: int = 10,
             categorical (e.g. 0/1 flags).
         missing: ``'error'`` (default: a ``DataError`` naming the column and row),
             ``'drop'`` rows with a missing value, or ``'keep'`` them as ``-1`` (for EM).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: a file that is not a CSV text table (a Bayesian network file such as
+            ``.bif``/``.uai``, compressed or binary data), bad UTF-8, a ragged row,
+            duplicate column names, missing values under ``missing='error'``; the
+            message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no CSV file at {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read CSV file {path}: {e}") from e
-    lines = text.strip().splitlines()
-    if len(lines) < 2:
-        raise DataError(f"CSV file {path} needs a header row and at least one data row")
-    if delimiter is None:
-        delimiter = next((d for d in ",;\t|" if d in lines[0]), ",")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip() for h in next(reader)]
-    rows = []
-    for r in reader:
-        if not r:
-            continue
-        if len(r) != len(header):
-            raise DataError(f"CSV file {path}, line {reader.line_num}: {len(r)} fields, "
-                            f"expected {len(header)} like the header")
-        rows.append(r)
+    from ...data.loaders import read_csv_rows, require_text_file
+
+    require_text_file(path, "a CSV table")
+    header, rows = read_csv_rows(path, delimiter)
     cols = {h: [r[j] for r in rows] for j, h in enumerate(header)}
     return from_columns(cols, bins=bins, max_categories=max_categories, missing=missing,
                         name=str(path))
