@@ -135,3 +135,20 @@ def test_a_built_but_untrained_model_refuses_sample_save_and_log_prob(tmp_path):
         with pytest.raises(NotFittedError, match="not trained"):
             call()
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("family", ["bayesnet", "mrf"])
+def test_numpy_families_hash_their_weights_too(tmp_path, family, digits_splits):
+    from genlab.models.pgm import read_bif
+
+    if family == "bayesnet":
+        m = read_bif("asia")
+    else:
+        m = genlab.MODELS.get("mrf")(max_iter=3, gibbs_sweeps=2).fit(digits_splits["train"].subset(slice(0, 32)))
+    d = m.save(tmp_path / family)
+    assert json.loads((d / "config.json").read_text())["weights_sha256"] == file_sha256(d / WEIGHTS_FILE)
+    raw = bytearray((d / WEIGHTS_FILE).read_bytes())
+    raw[-1] ^= 0x01
+    (d / WEIGHTS_FILE).write_bytes(bytes(raw))
+    with pytest.raises(ModelFormatError, match="SHA-256"):
+        genlab.load(d)

@@ -92,11 +92,10 @@ def table_dataset(x: np.ndarray, *, name: str, y: torch.Tensor | None = None,
     Returns:
         A Dataset with ``meta["mean"]``/``meta["std"]`` (constant columns get std 1).
     """
-    x = np.asarray(x, dtype=np.float64)
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[~(std > 1e-12)] = 1.0
-    z = ((x - mean) / std).astype(np.float32)
+    from .cleaning import standardize_columns
+
+    z, mean, std = standardize_columns(np.asarray(x, dtype=np.float64))  # no overflow near 1e308
+    z = z.astype(np.float32)
     meta = dict(meta or {}, mean=mean.tolist(), std=std.tolist())
     columns = columns or [f"col{i}" for i in range(x.shape[1])]
     return Dataset(torch.from_numpy(z), y, kind="table", name=name, classes=classes,

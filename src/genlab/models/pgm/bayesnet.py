@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ... import __version__
-from ...base import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, GenerativeModel, atomic_write_json
+from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, GenerativeModel, atomic_write_json,
+                    check_finite_tensors, file_sha256, verify_file_hash)
 from ...errors import DataError, ModelFormatError
 from ...registry import MODELS
 from .bn_config import BayesNetConfig
@@ -362,14 +363,16 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         self.check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        tables = {f"cpd.{i}": np.ascontiguousarray(t) for i, t in enumerate(self.cpds_)}
+        check_finite_tensors(tables, f"{type(self).__name__} (not saved)", error=ValueError)
         tmp = path / f".{WEIGHTS_FILE}.tmp"
-        save_file({f"cpd.{i}": np.ascontiguousarray(t) for i, t in enumerate(self.cpds_)},
-                  str(tmp), metadata={"model_type": self.model_type})
+        save_file(tables, str(tmp), metadata={"model_type": self.model_type})
+        digest = file_sha256(tmp)
         os.replace(tmp, path / WEIGHTS_FILE)
         atomic_write_json(path / CONFIG_FILE, {
             "model_type": self.model_type, "genlab_version": __version__,
             "format_version": FORMAT_VERSION, "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict(),
+            "config": self.config.to_dict(), "weights_sha256": digest,
             "network": {"variables": self.variables_, "states": self.states_,
                         "parents": [[self.variables_[p] for p in ps] for ps in self.parents_]},
         })
@@ -391,8 +394,10 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
+        verify_file_hash(weights, header)
         try:
             arrays = load_file(str(weights))
+            check_finite_tensors(arrays, str(weights))
             cpds = {v: arrays[f"cpd.{i}"] for i, v in enumerate(names)}
             return cls.from_cpds(dict(zip(names, states)), parents, cpds, atol=1e-4, config=config)
         except (SafetensorError, OSError, KeyError, ValueError) as e:
