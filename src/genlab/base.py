@@ -446,6 +446,13 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                 self.config = self.config.replace(**changes)
                 self.build()
 
+    def planned_steps(self, n_train: int, train: Any) -> int:
+        """Optimizer steps a fit of ``n_train`` examples under ``TrainConfig`` ``train``
+        takes (what a resumed run compares its checkpoint's step against)."""
+        spe = math.ceil(n_train / train.batch_size)
+        total = spe * train.epochs
+        return total if train.max_steps is None else min(train.max_steps, total)
+
     def check_fitted(self) -> None:
         """Raise ``NotFittedError`` unless the model was trained or loaded (or is being
         trained right now: a callback or a sample grid may sample mid-fit). Built but

@@ -167,7 +167,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         try:
             run = train_run(args.model, args.data, out=args.out, resume=True, command=sys.argv,
                             train=_train_config_dict(args, train_over), data_options=data_options,
-                            model_config=model_over)
+                            model_config=model_over, verbose=True)
         except ValueError as e:
             if "cannot resume" in str(e):
                 raise UsageError(str(e)) from None
@@ -187,7 +187,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         data_options.update(_data_options(args.data_opt or []))
         run = train_run(cls.model_type, args.data, out=out, train=_train_config_dict(args, train_over),
                         model_config=model_over, data_options=data_options, command=sys.argv,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, verbose=True)
     from .train.distributed import is_main
 
     if is_main():
@@ -230,10 +230,17 @@ def _data_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def _print_run_summary(run: Any) -> None:
+    if run.note:
+        print(run.note)
     m = run.eval.get("metrics", {})
     shown = {k: v for k, v in m.items() if isinstance(v, float) and k != "n_test"}
     print(f"run:     {run.path}")
-    print(f"status:  {run.info.get('status')} in {run.info.get('wall_time_s')} s")
+    phases = run.info.get("phases_s") if not run.note else None
+    if phases:
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+        print(f"status:  {run.info.get('status')} in {run.info.get('command_wall_s')} s ({parts})")
+    else:
+        print(f"status:  {run.info.get('status')} (training took {run.info.get('wall_time_s')} s)")
     for k, v in list(shown.items())[:8]:
         print(f"  {k:<20} {v:.4g}")
     if (run.path / "report.html").exists():
@@ -385,7 +392,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
                     train={"epochs": args.epochs, "batch_size": 32, "lr": 1e-3, "schedule": "cosine",
                            "seed": args.seed, "threads": args.threads},
                     model_config={"arch": "mlp", "latent_dim": 16, "hidden": (512, 256)},
-                    command=sys.argv, origin="quickstart", overwrite=args.overwrite)
+                    command=sys.argv, origin="quickstart", overwrite=args.overwrite, verbose=True)
     _print_run_summary(run)
     for name in ("samples.png", "reconstructions.png", "curves.png"):
         if (run.path / "figures" / name).exists():

@@ -38,6 +38,7 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.note: str | None = None  # e.g. why a resume had nothing to do
         if not (self.path / RUN_FILE).is_file():
             if not self.path.exists():
                 raise FileNotFoundError(f"no run at {self.path}: the folder does not exist")
@@ -115,8 +116,11 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
         out["recon_mse"] = float((rec - ds.x).pow(2).mean())
         if ds.kind == "image":
             out["recon_psnr_db"] = float(psnr(rec, ds.x).mean())
+    from .progress import task
+
     if hasattr(model, "nll_per_token"):  # sequence models: per real token, padding excluded
-        out["nll_per_token"] = float(model.nll_per_token(ds.x))
+        with task("test NLL per token", len(ds)):
+            out["nll_per_token"] = float(model.nll_per_token(ds.x))
         out["bits_per_token"] = out["nll_per_token"] / math.log(2)
         # a diverged model's NLL can be huge: exp() past ~709 overflows a double
         out["perplexity"] = math.exp(out["nll_per_token"]) if out["nll_per_token"] < 700 else math.inf
@@ -125,8 +129,9 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
         try:
             y = ds.y if getattr(model.config, "num_classes", 0) else None
             g = torch.Generator().manual_seed(seed)
-            lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
-                model.log_prob(ds.x, k=iwae_k, generator=g)
+            with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
+                lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
+                    model.log_prob(ds.x, k=iwae_k, generator=g)
             nll = float(-lp.mean())
             out["nll_nats"] = nll
             out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))
@@ -139,7 +144,7 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
 def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig | dict | None = None,
               model_config: dict[str, Any] | None = None, data_options: dict[str, Any] | None = None,
               resume: bool = False, overwrite: bool = False, report: bool = True,
-              command: list[str] | None = None, origin: str | None = None) -> Run:
+              command: list[str] | None = None, origin: str | None = None, verbose: bool = False) -> Run:
     """Train a model into a run folder (or resume one) and evaluate it on the test split.
 
     A new run goes into a new or empty folder; a folder holding a run is continued with
@@ -163,9 +168,16 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         overwrite: replace the run already in ``out``.
         report: write ``report.html`` at the end.
         origin: the command that made the run (``"quickstart"`` may replace its own runs).
+        verbose: say each phase as it starts (the CLI does); progress shows regardless.
     Returns:
-        the finished ``Run``.
+        the finished ``Run``. Resuming a finished run that the settings would not extend
+        changes nothing: the returned run's ``note`` says so and what would continue it.
+        ``run.info["phases_s"]`` holds the wall time of this call by phase.
     """
+    from .progress import Phases
+
+    phases = Phases()
+    say = (lambda text: text) if verbose else (lambda text: None)
     from .data.datasets import load_splits
     from .outputs import clean_run_temporaries, layout_record, prepare_run_folder
     from .train import distributed
@@ -197,6 +209,11 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         train_cfg = recorded.replace(**over) if over else recorded
         changes = {**resume_changes(recorded.to_dict(), train_cfg.to_dict(), what=str(out)), **model_changes}
         data, data_options = info["data"], info.get("data_options", {})
+        if info.get("status") == "finished":
+            note = _nothing_to_resume(out, model, info, train_cfg, changes)
+            if note is not None:  # nothing would be trained: keep everything as it is
+                run.note = note
+                return run
     else:
         train_cfg = TrainConfig.coerce(train)
         if distributed.is_main():
@@ -209,7 +226,8 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
 
     # a family whose data is not images/tables/sequences (e.g. categorical tables for
     # Bayesian networks) brings its own loader
-    splits = (getattr(type(model), "load_splits", None) or load_splits)(str(data), **data_options)
+    with phases("load data", say=say(f"loading {data}")):
+        splits = (getattr(type(model), "load_splits", None) or load_splits)(str(data), **data_options)
     main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
     if not resume:
         model._ensure_built(splits["train"])  # resolve data-dependent config before recording it
@@ -241,11 +259,15 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         distributed.barrier()
     t0 = time.time()
     try:
-        model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
-        model.save(out / "model")
+        with phases("train", say=say(f"training {model.model_type} on {len(splits['train']):,} examples "
+                                     f"({train_cfg.epochs} epochs, batch {train_cfg.batch_size})")):
+            model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
+            model.save(out / "model")
         wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)
-        scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
-        atomic_write_json(out / "eval.json", {"split": "test", "metrics": scores})
+        with phases("test metrics", say=say(f"test metrics on {min(len(splits['test']), 2000):,} test examples")
+                    if "test" in splits else None):
+            scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
+        _write_eval(out, scores, resumed_at=run.info.get("resumed") if resume else None)
         run.update(status="finished", finished=_now(), wall_time_s=round(wall, 2))
     except BaseException as e:
         _record_failure(run, e, report=report)
@@ -253,8 +275,53 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
     if report:
         from .report import write_report
 
-        write_report(run)
+        with phases("report", say=say("writing the report")):
+            write_report(run)
+    run.update(phases_s=phases.record(), command_wall_s=round(phases.total(), 2))
     return run
+
+
+def _write_eval(out: Path, scores: dict[str, Any], *, resumed_at: str | None) -> None:
+    """Write the test metrics to ``eval.json``, keeping what ``genlab evaluate`` added
+    there before a resume (marked as computed before the latest training)."""
+    old: dict[str, Any] = {}
+    try:
+        old = json.loads((out / "eval.json").read_text())
+    except (OSError, ValueError):
+        pass
+    rec: dict[str, Any] = {"split": "test", "metrics": scores}
+    if isinstance(old, dict) and old.get("evaluation"):
+        rec["evaluation"] = old["evaluation"]
+        rec["evaluation_stale"] = (f"computed before the run was resumed ({resumed_at}); "
+                                   "run genlab evaluate again for the current weights")
+    atomic_write_json(out / "eval.json", rec)
+
+
+def _nothing_to_resume(out: Path, model: Any, info: dict[str, Any], cfg: TrainConfig,
+                       changes: dict[str, Any]) -> str | None:
+    """Why resuming the finished run ``out`` with ``cfg`` would train nothing (a sentence
+    saying what would continue it), or ``None`` when it would train more."""
+    from .train.checkpoint import read_checkpoint
+    from .train.trainer import CHECKPOINT_DIR
+
+    ck = out / CHECKPOINT_DIR / "last.pt"
+    planned = getattr(model, "planned_steps", None)
+    if planned is None or not ck.is_file():  # closed-form fits (Bayesian networks, MRFs)
+        return f"{out} is finished ({info['model_type']} is fitted in one pass): nothing to resume"
+    state = read_checkpoint(ck)
+    done = int(state.get("step", 0))
+    if state.get("stopped_early"):
+        return (f"{out} is finished: early stopping ended it at step {done} (best at step "
+                f"{state.get('best_step')}); nothing to resume")
+    total = planned(int(info["n_train"]), cfg)
+    if total > done:
+        return None
+    spe = max(1, planned(int(info["n_train"]), cfg.replace(epochs=1, max_steps=None)))
+    more = done // spe + 1
+    how = f"--epochs {more}" + (f" and a --max-steps above {done}" if cfg.max_steps is not None else "")
+    plural = lambda k, word: f"{k} {word}" + ("" if k == 1 else "s")  # noqa: E731
+    return (f"{out} is finished ({plural(done, 'step')}, {plural(cfg.epochs, 'epoch')}): nothing to "
+            f"train; pass {how} or more to continue it")
 
 
 def _record_failure(run: Run, e: BaseException, *, report: bool) -> None:

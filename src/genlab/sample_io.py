@@ -325,33 +325,12 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-class _Lines:
-    """A file for tqdm off a terminal: each redraw (``\\r...``) becomes one plain line."""
-
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-
-    def write(self, s: str) -> None:
-        text = s.replace("\r", "").strip()
-        if text:
-            self.stream.write(text + "\n")
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
 def _progress(total: int, enabled: bool) -> Any:
-    """A tqdm bar over ``total`` samples on stderr: redrawn in place on a terminal, else a
-    plain line every ``PROGRESS_EVERY_S`` seconds (and one at the end)."""
-    from tqdm import tqdm
+    """Progress over ``total`` samples on stderr: a bar on a terminal, else a plain line
+    every ``PROGRESS_EVERY_S`` seconds (see ``genlab.progress``)."""
+    from .progress import Progress
 
-    if not enabled:
-        return tqdm(total=total, disable=True)
-    if _isatty(sys.stderr):
-        return tqdm(total=total, desc="sampling", unit="sample", dynamic_ncols=True, leave=False,
-                    file=sys.stderr)
-    return tqdm(total=total, desc="sampling", unit="sample", file=_Lines(sys.stderr), ncols=100,
-                ascii=True, mininterval=PROGRESS_EVERY_S, miniters=1, leave=True, disable=False)
+    return Progress(total, "sampling", "sample", enabled=enabled, every_s=PROGRESS_EVERY_S or None)
 
 
 def _check_target(path: Path, overwrite: bool) -> None:

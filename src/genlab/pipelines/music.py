@@ -90,12 +90,16 @@ def folk_events(n: int | None = None) -> list[list[tuple[int | None, int]]]:
     cache = _cache_dir() / f"ryans_{len(paths)}.json"
     if cache.is_file():
         return [[tuple(e) for e in tune] for tune in json.loads(cache.read_text())]
+    from ..progress import Progress
+
     tunes = []
-    for p in paths:
-        try:
-            tunes.append(_events(m21.converter.parse(p)))
-        except Exception:  # a tune music21 cannot read is skipped, not fatal
-            continue
+    with Progress(len(paths), f"parsing the folk tunes (once; cached in {cache.parent})", "tune") as bar:
+        for p in paths:
+            try:
+                tunes.append(_events(m21.converter.parse(p)))
+            except Exception:  # a tune music21 cannot read is skipped, not fatal
+                pass
+            bar.update(1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(tunes))
     return tunes
@@ -107,12 +111,16 @@ def chorale_voices(n: int | None = None) -> list[list[list[tuple[int | None, int
     cache = _cache_dir() / f"chorales_{n or 'all'}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
+    from ..progress import Progress
+
     out = []
-    for i, score in enumerate(m21.corpus.chorales.Iterator()):
-        if n and len(out) >= n:
-            break
-        if len(score.parts) == 4:
-            out.append([_events(p) for p in score.parts])
+    with Progress(n, f"parsing the Bach chorales (once; cached in {cache.parent})", "chorale") as bar:
+        for i, score in enumerate(m21.corpus.chorales.Iterator()):
+            if n and len(out) >= n:
+                break
+            if len(score.parts) == 4:
+                out.append([_events(p) for p in score.parts])
+                bar.update(1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(out))
     return out

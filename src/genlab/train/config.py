@@ -42,7 +42,8 @@ class TrainConfig(Config):
         threads: CPU threads for torch, at most 4 x this machine's CPU count
             (``None`` = torch's default).
         augment: on-the-fly augmentation spec, e.g. ``"flip,shift:2,rotate:10,noise:0.05"``.
-        progress: show a progress bar (``None`` = only on a terminal).
+        progress: show progress: a bar on a terminal, a line every 10 s in a log or pipe
+            (``None`` or ``True``); ``False`` shows nothing.
         tensorboard: also log to TensorBoard in the run folder (``None`` = whenever the
             ``tensorboard`` package is installed and there is a run folder).
     """

@@ -242,11 +242,11 @@ class Trainer:
             if ckpt_dir is not None and main:
                 save_checkpoint(ckpt_dir, self._state(model, opt, sched, best_state))
 
-        from tqdm.auto import tqdm
+        from ..progress import Progress
 
-        bar = tqdm(total=total, initial=self.step, desc=f"train {getattr(model, 'model_type', '')}",
-                   unit="step", disable=(None if cfg.progress is None else not cfg.progress) if main else True,
-                   dynamic_ncols=True, leave=False)
+        # on a terminal a bar; in a log a line every 10 s (progress=False: nothing)
+        bar = Progress(total, f"train {getattr(model, 'model_type', '')}", "step", initial=self.step,
+                       enabled=main and cfg.progress is not False)
         t0 = time.time()
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:

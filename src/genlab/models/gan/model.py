@@ -35,6 +35,13 @@ class AdversarialModel(TorchGenerativeModel):
     g_needs_data = False
     resumable_config_fields = ("lr_g", "lr_d")  # a lower rate after a divergence
 
+    def planned_steps(self, n_train: int, train: Any) -> int:
+        """Generator steps of a fit: one per ``n_critic`` batches (see ``AdversarialTrainer``)."""
+        import math
+
+        by_epochs = max(1, (math.ceil(n_train / train.batch_size) * train.epochs) // self.config.n_critic)
+        return by_epochs if train.max_steps is None else min(train.max_steps, by_epochs)
+
     def _make_ema(self) -> None:
         # a submodule, so the averaged weights live in the state_dict and in model.safetensors
         self.generator_ema = copy.deepcopy(self.generator) if self.config.ema_decay > 0 else None

@@ -260,10 +260,11 @@ class AdversarialTrainer:
                 batch["y"] = train_ds.y[idx]
             return batch
 
-        from tqdm.auto import tqdm
+        from ...progress import Progress
 
-        bar = tqdm(total=total, initial=self.step, desc=f"train {model.model_type}", unit="step",
-                   disable=(None if cfg.progress is None else not cfg.progress), dynamic_ncols=True, leave=False)
+        # on a terminal a bar; in a log a line every 10 s (progress=False: nothing)
+        bar = Progress(total, f"train {model.model_type}", "step", initial=self.step,
+                       enabled=cfg.progress is not False)
         t0 = time.time()
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:

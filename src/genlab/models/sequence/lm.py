@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ...base import TorchGenerativeModel
 from ...errors import DataError
+from ...progress import tick
 from . import sampling
 from .tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID, SPECIALS, from_config
 
@@ -93,6 +94,7 @@ class SequenceLM(TorchGenerativeModel):
             lp = self._logits(xb[:, :-1]).double().log_softmax(-1)
             lp = lp.gather(-1, xb[:, 1:, None]).squeeze(-1)
             out.append(lp.masked_fill(xb[:, 1:] == PAD_ID, 0.0))
+            tick(len(xb))  # the caller's progress, if any (genlab.progress.task)
         self.train(was)
         return torch.cat(out)
 

@@ -33,6 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ...base import TorchGenerativeModel
 from ...errors import DataError
+from ...progress import tick
 from ...registry import MODELS
 from ..sequence import sampling
 from ..sequence.lm import SequenceLM
@@ -310,6 +311,7 @@ class SeqVAE(TorchGenerativeModel):
                 log_px = self._log_px(xb.repeat(k, 1), lengths.repeat(k), z.reshape(-1, mu.shape[1]))
                 log_w = log_px.view(k, -1).double() + (log_pz - log_q).double()
                 out.append(torch.logsumexp(log_w, 0) - math.log(k))
+                tick(len(xb))  # the caller's progress, if any (genlab.progress.task)
         finally:
             self.train(was)
         return torch.cat(out)

@@ -14,6 +14,7 @@ from ...base import TorchGenerativeModel
 from ...data.dataset import Dataset
 from ...errors import DataError
 from ...nn import decoder, encoder
+from ...progress import tick
 from ...registry import MODELS
 from .config import VAEConfig
 
@@ -222,4 +223,5 @@ class VAE(TorchGenerativeModel):
             log_px = self.log_likelihood(xr, self.decode_logits(zf, yr)).view(k, -1)
             log_w = (log_px + log_pz - log_q).double()
             out.append(torch.logsumexp(log_w, 0) - math.log(k))
+            tick(len(xb))  # the caller's progress, if any (genlab.progress.task)
         return torch.cat(out)
