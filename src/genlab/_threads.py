@@ -7,9 +7,11 @@ when the runtime starts (the first ``import torch``), so genlab sets it as early
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
+from typing import Iterator
 
 
 def apply_wait_policy() -> None:
@@ -72,3 +74,32 @@ def set_threads(n: int | None) -> int:
     if n is not None:
         torch.set_num_threads(check_threads(n))
     return torch.get_num_threads()
+
+
+# Below this many parameters a model trains faster on one thread than on one per core:
+# the per-step work is too small to pay for OpenMP's hand-offs (benchmarks/threads.py,
+# 2026-12-02, 2 cores: the quickstart VAE, 342k parameters, 2.9x faster on 1 thread; an
+# MLP VAE of 1.09M parameters 1.08x; a conv VAE of 551k 0.92x; a 1.07M LSTM 0.78x).
+SMALL_MODEL_PARAMETERS = 500_000
+
+
+@contextlib.contextmanager
+def training_threads(n: int | None, model: object) -> Iterator[int]:
+    """Threads for one ``fit``: ``n`` when given; else 1 for a small model (see
+    ``SMALL_MODEL_PARAMETERS``) and torch's default otherwise. torch's setting is process
+    wide, so the previous count is restored afterwards when genlab chose it."""
+    import torch
+
+    if n is not None:
+        yield set_threads(n)
+        return
+    params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else 0
+    if not 0 < params < SMALL_MODEL_PARAMETERS:
+        yield torch.get_num_threads()
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield 1
+    finally:
+        torch.set_num_threads(before)

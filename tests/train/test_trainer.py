@@ -269,3 +269,23 @@ def test_kill_then_resume_is_bit_identical(tmp_path, sig):
     strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "time"}  # noqa: E731
                        for l in (p / "metrics.jsonl").read_text().splitlines()]
     assert strip(tmp_path / "ref") == strip(tmp_path / "victim")
+
+
+def test_a_small_model_trains_on_one_thread_and_the_setting_is_restored(digits_small):
+    """Measured (benchmarks/threads.py): below 500k parameters one thread is faster on a
+    2-core machine; a given --threads always wins; torch's setting is restored after."""
+    before = torch.get_num_threads()
+    seen = []
+
+    class Watch:
+        def on_step_end(self, trainer, logs):
+            seen.append(torch.get_num_threads())
+
+    genlab.models.VAE(hidden=(16,), latent_dim=2).fit(digits_small, {"epochs": 1, "progress": False},
+                                                      callbacks=[Watch()])
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    seen.clear()
+    genlab.models.VAE(hidden=(16,), latent_dim=2).fit(digits_small, {"epochs": 1, "progress": False,
+                                                                     "threads": 2}, callbacks=[Watch()])
+    assert set(seen) == {2}
+    torch.set_num_threads(before)

@@ -9,6 +9,7 @@ uninterrupted run and ends with bit-identical weights on CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .._threads import set_threads
+from .._threads import training_threads
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
 from . import distributed
@@ -151,13 +152,12 @@ class Trainer:
     def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
             resume: bool = False, callbacks: list | None = None) -> Any:
         """Train ``model`` on ``data``; see ``TorchGenerativeModel.fit``."""
-        with fitting(model):  # sampling mid-fit (callbacks, sample grids) is allowed
+        with fitting(model), contextlib.ExitStack() as self._stack:  # sampling mid-fit is allowed
             return self._fit(model, data, val=val, run_dir=run_dir, resume=resume, callbacks=callbacks)
 
     def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
              callbacks: list | None) -> Any:
         cfg = self.config
-        set_threads(cfg.threads)
         rank, world = distributed.setup()
         self.rank, self.world = rank, world
         main = rank == 0
@@ -173,6 +173,7 @@ class Trainer:
             if model.built and not model.fitted:
                 model.build()
         model._ensure_built(train_ds)
+        self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         if ckpt is None and not model.fitted:
             model.on_fit_start(train_ds)  # e.g. parts started from a pretrained model
         if getattr(model.config, "num_classes", 0) and train_ds.y is None:

@@ -18,6 +18,7 @@ returning dicts with ``d_loss`` / ``g_loss``, ``fixed_inputs(data, seed)`` +
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ..._threads import set_threads
+from ..._threads import training_threads
 from ...errors import DataError, TrainingDivergedError
 from ...train.checkpoint import clean_stale_temporaries, load_checkpoint, open_metrics_log, save_checkpoint
 from ...train.config import TrainConfig
@@ -148,14 +149,13 @@ class AdversarialTrainer:
     # ------------------------------------------------------------------ the loop
     def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
             resume: bool = False, callbacks: list | None = None) -> Any:
-        with fitting(model):  # sampling mid-fit (callbacks, sample grids) is allowed
+        with fitting(model), contextlib.ExitStack() as self._stack:  # sampling mid-fit is allowed
             return self._fit(model, data, val=val, run_dir=run_dir, resume=resume, callbacks=callbacks)
 
     def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
              callbacks: list | None) -> Any:
         cfg = self.config
         check_supported(cfg, model.config)
-        set_threads(cfg.threads)
         train_ds, val_ds = resolve_data(data, val, cfg)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
@@ -167,6 +167,7 @@ class AdversarialTrainer:
             if model.built and not model.fitted:
                 model.build()
         model._ensure_built(train_ds)
+        self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         mc = model.config
         if getattr(mc, "num_classes", 0) and train_ds.y is None:
             raise DataError(f"{type(model).__name__} is conditional (num_classes={mc.num_classes}) "
