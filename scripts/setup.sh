@@ -23,6 +23,7 @@ need=""
 [ -d /usr/share/datasets/fashion-mnist ] || need="$need dataset-fashion-mnist"
 [ -f /usr/share/dict/american-english ] || need="$need wamerican"
 [ -d /usr/share/games/fortunes ] || need="$need fortunes"
+command -v dot >/dev/null || need="$need graphviz"  # Bayesian-network graph layout (else a built-in one)
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \

@@ -318,8 +318,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for folder in (run.path, run.path / "figures"):  # fail now, not after minutes of scoring
             check_writable(folder)
         rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
-        print(f"{rec['n_fake']} samples of {run.path} against {rec['n_real']} real test images "
-              f"(floor: {rec['n_floor']} real training images)")
+        print(f"{rec['n_fake']} samples of {run.path} {rec['compared']}")
         print(format_rows(rec["rows"]))
         for note in rec["notes"]:
             print(f"note: {note}")
@@ -351,6 +350,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{result['n_fake']} images of {args.fake} against {result['n_real']} of {args.real}"
               + ("" if train is None else f" (floor: {result['n_floor']} real training images)"))
         print(format_rows(result["rows"]))
+        for note in result["notes"]:
+            print(f"note: {note}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")

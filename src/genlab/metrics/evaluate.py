@@ -18,6 +18,71 @@ from ..errors import DataError
 
 ALL = ("fid", "kid", "is", "prdc", "modes", "memorization", "diversity", "nll", "ppl")
 DEFAULT = ALL
+#: below this many generated images FID and KID are visibly biased (FID falls as the
+#: sample grows; published figures use 10,000 or 50,000)
+MIN_FID_SAMPLES = 2000
+
+#: what the real and the floor sets of an evaluation are, per kind of data
+SETS = {
+    "image": {"real_what": "real test images", "floor_what": "real training images"},
+    "molecule": {"real_what": "test molecules",
+                 "floor_what": "held-out validation molecules, scored against the same references"},
+    "toy": {"real_what": "real test points", "floor_what": "the real test points scored the same way"},
+}
+
+#: the space each molecule metric is computed in (MOSES / GuacaMol definitions)
+MOLECULE_SPACES = {
+    "valid": "RDKit parsing",
+    "unique": "RDKit canonical SMILES",
+    "Novelty": "RDKit canonical SMILES",
+    "FCD": "ChemNet activations",
+    "SNN": "Morgan fingerprints (Tanimoto)",
+    "IntDiv": "Morgan fingerprints (Tanimoto)",
+    "IntDiv2": "Morgan fingerprints (Tanimoto)",
+    "Frag": "BRICS fragments (RDKit)",
+    "Scaf": "Bemis-Murcko scaffolds (RDKit)",
+    "Filters": "MOSES structural filters (RDKit)",
+    "logP": "RDKit descriptor (Wasserstein-1)",
+    "SA": "RDKit descriptor (Wasserstein-1)",
+    "QED": "RDKit descriptor (Wasserstein-1)",
+    "weight": "RDKit descriptor (Wasserstein-1)",
+    "KL": "RDKit descriptors and ECFP4 (GuacaMol KL)",
+}
+
+
+def molecule_feature_space(metric: str) -> str:
+    """The space a molecule metric is computed in: ``"FCD/Test"`` -> ChemNet activations,
+    ``"logP"`` -> an RDKit descriptor, ``"unique@1000"`` -> canonical SMILES, ..."""
+    base = metric.split("/")[0].split("@")[0]
+    return MOLECULE_SPACES.get(base, "RDKit")
+
+
+def describe_sets(record: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Add to an evaluation record what its real and floor sets are, for ``kind``
+    ``image``, ``molecule`` or ``toy``: ``real_what`` and ``floor_what`` (words), and
+    ``compared``, a phrase such as ``"against 200 test molecules (floor: 200 held-out
+    validation molecules, ...)"`` that ``genlab evaluate`` prints. Returns ``record``."""
+    words = SETS[kind]
+    record.update(words)
+    n_floor = record.get("n_floor")
+    if n_floor:
+        floor = f"{n_floor} {words['floor_what']}"
+    elif kind == "toy":
+        floor = words["floor_what"]
+    else:
+        floor = "none"
+    record["compared"] = f"against {record.get('n_real')} {words['real_what']} (floor: {floor})"
+    return record
+
+
+def small_sample_note(n_fake: int, metrics: Sequence[str]) -> str | None:
+    """A warning when FID/KID are scored on fewer than ``MIN_FID_SAMPLES`` images."""
+    named = [m.upper() for m in ("fid", "kid") if m in metrics]
+    if not named or n_fake >= MIN_FID_SAMPLES:
+        return None
+    return (f"{' and '.join(named)} on only {n_fake} generated images: both are biased at this size "
+            f"(FID falls as the sample grows), so compare only scores of equal sample counts and use at "
+            f"least {MIN_FID_SAMPLES:,} images (10,000 for figures to publish)")
 
 
 def parse_metrics(spec: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -79,8 +144,9 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
         real_labels: labels of ``real`` for the class histogram (else the judge's argmax).
         seed: seeds KID subsets and the diversity subset.
     Returns:
-        ``{"rows": [...], "feature_space", "n_fake", "n_real", "n_floor", "extra": {...}}``;
-        each row has ``metric, value, floor, feature_space, higher_is_better``.
+        ``{"rows": [...], "feature_space", "n_fake", "n_real", "n_floor", "notes",
+        "extra": {...}}``; each row has ``metric, value, floor, feature_space,
+        higher_is_better``; ``notes`` warns when there are too few samples for FID/KID.
     """
     from . import functional as F
 
@@ -145,8 +211,10 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
     if "diversity" in metrics:
         rows.append(_row("diversity", F.diversity(f["features"], seed=seed),
                          floor(lambda t: F.diversity(t["features"], seed=seed)), space, True))
+    note = small_sample_note(len(fake), metrics)
     return {"rows": rows, "feature_space": space, "n_fake": len(fake), "n_real": len(real),
-            "n_floor": None if t is None else len(t["features"]), "extra": extra}
+            "n_floor": None if t is None else len(t["features"]), "notes": [note] if note else [],
+            "extra": extra}
 
 
 def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int = 10000, seed: int = 0,
@@ -167,7 +235,8 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         iwae_k: importance samples for ``nll`` (default: the model's own default).
         n_likelihood: test images for ``nll``.
     Returns:
-        the evaluation record.
+        the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
+        the real and floor sets are for this kind of data (see ``describe_sets``).
     """
     from ..report.figures import plot_class_histogram, plot_pairs
     from ..runs import Run
@@ -186,7 +255,16 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     from ..pipelines.molecules import evaluate_molecule_run, is_molecule_data
 
     if is_molecule_data(test):
-        return evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress, report=report)
+        record = evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress, report=False)
+        for r in record["rows"]:
+            r["feature_space"] = molecule_feature_space(r["metric"])
+        describe_sets(record, "molecule")
+        _write_record(run, record)  # eval.json again, now with the words above
+        if report:
+            from ..report import write_report
+
+            write_report(run)
+        return record
     if test.kind != "image":
         raise DataError("genlab evaluate scores image models, molecule models and the ring8/grid25 toys; table "
                         "models get their test metrics in eval.json at the end of training")
@@ -199,7 +277,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     res = compare_sets(real, fake, judge=j, metrics=names, train=train.x,
                        real_labels=test.y[:n] if test.y is not None else None, seed=seed,
                        progress=progress)
-    rows, notes = res["rows"], []
+    rows, notes = res["rows"], list(res["notes"])
     if "nll" in names:
         if model.log_prob_kind == "none":
             notes.append(f"nll: {model.model_type} defines no likelihood (log_prob_kind 'none')")
@@ -244,16 +322,22 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
               "n_fake": res["n_fake"], "n_real": res["n_real"], "n_floor": res["n_floor"], "seed": seed,
               "judge": j.feature_space, "metrics": list(names), "rows": rows, "notes": notes,
               "figures": figures, "closest_pairs": pairs or []}
+    describe_sets(record, "image")
     _store(run, record, report)
     return record
 
 
-def _store(run: Any, record: dict[str, Any], report: bool) -> None:
+def _write_record(run: Any, record: dict[str, Any]) -> None:
+    """Put ``record`` into ``eval.json["evaluation"]``, keeping the rest of the file."""
     from ..base import atomic_write_json
 
     ev = dict(run.eval)
     ev["evaluation"] = record
     atomic_write_json(run.path / "eval.json", ev)
+
+
+def _store(run: Any, record: dict[str, Any], report: bool) -> None:
+    _write_record(run, record)
     step = max((r.get("step", 0) for r in run.metrics()), default=0)
     with open(run.path / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"split": "eval", "step": step, "n": record["n_fake"],
@@ -282,6 +366,7 @@ def _evaluate_toy(run: Any, model: Any, test: Any, *, n: int, seed: int, report:
               "n_real": min(n, len(test)), "n_floor": None, "seed": seed, "judge": space,
               "metrics": ["modes"], "rows": rows, "notes": [], "figures": {}, "closest_pairs": [],
               "counts": res["counts"]}
+    describe_sets(record, "toy")
     _store(run, record, report)
     return record
 

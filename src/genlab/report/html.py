@@ -225,7 +225,7 @@ def _load_model(run: Run) -> tuple[Any, str | None]:
         return None, f"The model in {run.path / 'model'} could not be loaded: {e}"
 
 
-def _header(run: Run, rows: list[dict], log_prob_kind: str | None) -> str:
+def _header(run: Run, rows: list[dict], log_prob_kind: str | None, closed_form: bool = False) -> str:
     info = run.info
     status = str(info.get("status", "unknown"))
     colour = _STATUS_COLOURS.get(status, "#616161")
@@ -240,7 +240,7 @@ def _header(run: Run, rows: list[dict], log_prob_kind: str | None) -> str:
         ("training examples", info.get("n_train")),
         ("status", status),
         ("wall time", _duration(info.get("wall_time_s"))),
-        ("steps trained", steps[-1] if steps else None),
+        *([] if closed_form else [("steps trained", steps[-1] if steps else None)]),
         ("likelihood (log_prob_kind)", log_prob_kind),
         ("created", info.get("created")),
         ("finished", info.get("finished")),
@@ -248,7 +248,7 @@ def _header(run: Run, rows: list[dict], log_prob_kind: str | None) -> str:
         ("report by genlab", __version__),
     ]
     if info.get("resumed"):
-        facts.insert(9, ("resumed", info["resumed"]))
+        facts.insert([k for k, _ in facts].index("finished"), ("resumed", info["resumed"]))
     if info.get("command"):
         cmd = info["command"]
         facts.append(("command", " ".join(map(str, cmd)) if isinstance(cmd, list) else cmd))
@@ -262,16 +262,31 @@ def _header(run: Run, rows: list[dict], log_prob_kind: str | None) -> str:
             f"{_esc(status)}</span></p>" + _table(facts))
 
 
-def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None) -> str:
+#: test metrics computed from log p(x): upper bounds when log p(x) is a lower bound (IWAE)
+LIKELIHOOD_METRICS = ("nll_nats", "bits_per_dim", "nll_per_token", "bits_per_token", "perplexity")
+
+
+def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None, vocab_size: int | None = None) -> str:
+    """The test metrics of ``eval.json``; with a lower-bound likelihood (VAEs, the
+    sequence VAE) the likelihood metrics are labelled and explained as upper bounds."""
     metrics = ev.get("metrics") if isinstance(ev, dict) else None
     if not metrics:
         return "<h2>Test metrics</h2>" + _note("No eval.json yet: the run has not been evaluated.")
-    nums = [(k, v) for k, v in metrics.items() if not isinstance(v, str)]
+    bound = log_prob_kind == "lower_bound"
+    nums = [(f"{k} (upper bound)" if bound and k in LIKELIHOOD_METRICS else k, v)
+            for k, v in metrics.items() if not isinstance(v, str)]
     notes = [(k, v) for k, v in metrics.items() if isinstance(v, str)]
     out = f"<h2>Metrics on the {_esc(ev.get('split', 'test'))} split</h2>" + _table(nums, ("metric", "value"))
-    if log_prob_kind == "lower_bound" and "nll_nats" in metrics:
-        out += _note("nll_nats and bits_per_dim come from a lower bound on log p(x) (IWAE), "
-                     "so they are upper bounds on the true negative log-likelihood.")
+    shown = [k for k in LIKELIHOOD_METRICS if k in metrics]
+    if bound and shown:
+        out += _note(f"{', '.join(shown)} come from a lower bound on log p(x) (IWAE, importance samples "
+                     "from the encoder q(z|x)), so they are upper bounds: the true values are at most these.")
+        ppl = metrics.get("perplexity")
+        if isinstance(ppl, (int, float)) and vocab_size and ppl > vocab_size:
+            out += _note(f"perplexity (upper bound) {_fmt(float(ppl))} is above the {vocab_size}-token "
+                         f"vocabulary, which a uniform guess scores: the bound is loose here (the codes "
+                         "q(z|x) proposes explain the sequences poorly), not a sign that the model is worse "
+                         "than chance. Compare it only with the same bound of other runs.")
     kl = metrics.get("test_kl")
     if isinstance(kl, (int, float)) and kl < 0.1:
         out += _note(f"test_kl is {_fmt(float(kl))} nats: the posterior has (nearly) collapsed, so "
@@ -357,10 +372,13 @@ def _evaluation_html(run: Run) -> str:
     ev = run.eval.get("evaluation") if isinstance(run.eval, dict) else None
     if not ev:
         return ""
+    real_what = ev.get("real_what", "real test images")  # records from before genlab said
+    floor_what = ev.get("floor_what", "real training images")
+    floor = f"{ev['n_floor']} {floor_what}" if ev.get("n_floor") else floor_what
     head = (f"<h2>Evaluation</h2><p class='sub'>{_esc(ev.get('n_fake'))} samples against "
-            f"{_esc(ev.get('n_real'))} real test images, seed {_esc(ev.get('seed'))}, "
-            f"{_esc(ev.get('date', ''))}. The floor is the same score between the real training "
-            "and test splits: the best a model can expect.</p>")
+            f"{_esc(ev.get('n_real'))} {_esc(real_what)}, seed {_esc(ev.get('seed'))}, "
+            f"{_esc(ev.get('date', ''))}. The floor (real vs real) is the same score for {_esc(floor)}: "
+            "the best a model can expect.</p>")
     rows = "".join(
         f"<tr><th>{_esc(r.get('metric'))}</th><td>{_fmt(r.get('value'))}</td>"
         f"<td>{_fmt(r.get('floor')) if r.get('floor') is not None else '&ndash;'}</td>"
@@ -379,6 +397,58 @@ def _evaluation_html(run: Run) -> str:
     return head + table + notes + figs
 
 
+def _closed_form(run: Run, model: Any) -> bool:
+    """Whether the run's model is fitted by its own estimator rather than by
+    gradient steps (Bayesian networks, grid MRFs): it logs no training curves and
+    ``TrainConfig`` (lr, batch size, epochs) does not apply. Every gradient-trained
+    genlab model is a ``TorchGenerativeModel``."""
+    from ..base import GenerativeModel, TorchGenerativeModel
+
+    cls = type(model) if model is not None else None
+    if cls is None:
+        try:
+            from ..registry import MODELS
+
+            cls = MODELS.get(run.info.get("model_type", ""))
+        except (ValueError, KeyError, AttributeError):
+            return False
+    return (isinstance(cls, type) and issubclass(cls, GenerativeModel)
+            and not issubclass(cls, TorchGenerativeModel))
+
+
+#: model-config fields that set the optimisers of an adversarial model (None there
+#: means TrainConfig's value)
+GAN_OPTIMISER_FIELDS = {"lr_g": "lr", "lr_d": "lr", "betas": "betas"}
+
+
+def _config_html(run: Run, closed_form: bool) -> str:
+    """The Model and Training tables. A closed-form fit gets a sentence instead of the
+    unused training settings; an adversarial model (one with ``lr_g``/``lr_d``) shows
+    the learning rates and betas its two optimisers really use, in the Training table
+    only, instead of ``TrainConfig``'s ``lr``/``betas`` that its loop ignores."""
+    info = run.info
+    model_cfg = dict(info.get("model_config") or {})
+    train_cfg = dict(info.get("train_config") or {})
+    if closed_form:
+        train = _note(f"{info.get('model_type', 'This model')} is fitted by its own estimator (its "
+                      "settings are in the Model table), not by gradient steps: there are no training "
+                      "curves, and training settings such as lr, batch size and epochs do not apply.")
+    else:
+        if "lr_g" in model_cfg or "lr_d" in model_cfg:
+            used = {field: model_cfg.pop(field) for field in GAN_OPTIMISER_FIELDS if field in model_cfg}
+            fallback = {k: train_cfg.pop(k, None) for k in ("lr", "betas")}
+            for field, v in used.items():
+                train_cfg[field] = v if v is not None else fallback[GAN_OPTIMISER_FIELDS[field]]
+        train = _table(sorted(train_cfg.items()))
+        if "lr_g" in train_cfg:
+            train += ("<p class=\"sub\">lr_g / lr_d: the generator's and the discriminator's learning rates, "
+                      "betas: the Adam betas of both (from the model config, TrainConfig's where it says "
+                      "None); the adversarial loop uses no other.</p>")
+    return ("<h2>Configuration</h2><div class=\"cols\">"
+            "<div><h3>Model</h3>" + _table(sorted(model_cfg.items())) + "</div>"
+            "<div><h3>Training</h3>" + train + "</div></div>")
+
+
 def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -> Path:
     """Write ``<run>/report.html``: a self-contained page about one training run.
 
@@ -387,8 +457,11 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
     kept as PNG files under ``<run>/figures/``: samples (one row per class for a
     conditional model), reconstructions and latent interpolations of test examples
     (for models that ``reconstruct`` / ``interpolate``), real-vs-generated histograms
-    for table data, and the training curves. A run without a trained model yet gets
-    its facts and curves.
+    for table data, the graph of a Bayesian network, and the training curves. A run
+    without a trained model yet gets its facts and curves. A model fitted by its own
+    estimator rather than by gradient steps (Bayesian networks, grid MRFs) gets neither
+    training curves nor the unused training settings; a GAN's Training table shows the
+    learning rates and betas its optimisers use.
 
     Args:
         run: a ``Run`` or the path of a run folder.
@@ -444,19 +517,18 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
                      pixelated=False)
         elif len(shape) != 1:
             notes.append(f"No sample figure for data of shape {shape}.")
+    closed_form = _closed_form(run, model)
     gif = run.path / "figures" / "progress.gif"
     figs.add("Training progress", lambda: (gif, "Fixed-noise samples during training.") if gif.is_file() else None)
-    figs.add("Training curves", lambda: (plot_curves(rows, run.figure("curves.png")),
-                                         "Training loss (line) and validation metrics (dots) "
-                                         "against the optimizer step."), pixelated=False)
+    if not closed_form or any(r.get("split") in ("train", "val") for r in rows):
+        figs.add("Training curves", lambda: (plot_curves(rows, run.figure("curves.png")),
+                                             "Training loss (line) and validation metrics (dots) "
+                                             "against the optimizer step."), pixelated=False)
 
-    info = run.info
-    body = [_header(run, rows, log_prob_kind), *(_note(n) for n in notes),
-            _metrics_html(run.eval, log_prob_kind), _evaluation_html(run), *figs.parts,
-            "<h2>Configuration</h2><div class=\"cols\">",
-            "<div><h3>Model</h3>" + _table(sorted((info.get("model_config") or {}).items())) + "</div>",
-            "<div><h3>Training</h3>" + _table(sorted((info.get("train_config") or {}).items())) + "</div>",
-            "</div>"]
+    vocab = (run.info.get("model_config") or {}).get("vocab")
+    body = [_header(run, rows, log_prob_kind, closed_form), *(_note(n) for n in notes),
+            _metrics_html(run.eval, log_prob_kind, len(vocab) if isinstance(vocab, list) else None),
+            _evaluation_html(run), *figs.parts, _config_html(run, closed_form)]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -1,9 +1,10 @@
 """Report figures for Bayesian-network runs: the learned DAG, real vs synthetic marginals,
 and pairwise association (Cramér's V) of real and synthetic data side by side.
 
-Pure matplotlib on an Agg canvas (no graphviz binary): the DAG is laid out in layers by
-topological depth (longest path from a root), nodes spread evenly in each layer in an
-order that follows their parents' mean position, one arrow per edge.
+Pure matplotlib on an Agg canvas. The DAG is laid out by ``dag_layout.layout_dag``:
+Graphviz ``dot`` when it is installed, else a built-in layered layout; either way every
+edge is drawn as its routed curve, around the nodes it does not connect, so each edge of
+the graph can be seen.
 """
 from __future__ import annotations
 
@@ -12,63 +13,68 @@ from typing import Any
 
 import numpy as np
 
+from .dag_layout import DagLayout, layout_dag
 from .figures import _figure, _save_figure
 
 MAX_MARGINALS = 12
 MAX_ASSOC = 30
 MAX_LABELLED_NODES = 80
+DAG_DPI = 150
+MAX_DAG_INCHES = (24.0, 18.0)  # a larger drawing is saved at a lower resolution
+DAG_MARGIN = 0.15  # inches around the drawing
+ENGINE_WORDS = {"dot": "laid out by Graphviz dot",
+                "layered": "layered layout (Graphviz dot not installed)"}
 
 
-def dag_layout(parents: list[list[int]]) -> np.ndarray:
-    """``(D, 2)`` positions: y = -depth (roots on top), x in [0, 1] within each layer."""
-    d = len(parents)
-    depth = [-1] * d
-    todo = list(range(d))
-    while todo:  # parents are placed before their children (the graph is acyclic)
-        left = []
-        for i in todo:
-            if all(depth[p] >= 0 for p in parents[i]):
-                depth[i] = 1 + max((depth[p] for p in parents[i]), default=-1)
-            else:
-                left.append(i)
-        if len(left) == len(todo):
-            raise ValueError("the graph has a cycle")
-        todo = left
-    pos = np.zeros((d, 2))
-    for layer in range(max(depth, default=-1) + 1):
-        nodes = [i for i in range(d) if depth[i] == layer]
-        key = [np.mean([pos[p, 0] for p in parents[i]]) if parents[i] else k / max(len(nodes), 1)
-               for k, i in enumerate(nodes)]
-        nodes = [i for _, i in sorted(zip(key, nodes))]
-        for k, i in enumerate(nodes):
-            pos[i] = ((k + 0.5) / len(nodes), -layer)
-    return pos
+def dag_layout(parents: list[list[int]], names: list[str] | None = None, *, engine: str = "auto") -> np.ndarray:
+    """``(D, 2)`` node centres (inches, y up: parents above their children) of the
+    drawing ``plot_dag`` makes; see ``dag_layout.layout_dag`` for the edges."""
+    names = [str(i) for i in range(len(parents))] if names is None else names
+    return layout_dag(names, parents, engine=engine).centres
 
 
-def plot_dag(names: list[str], parents: list[list[int]], path: str | Path) -> Path:
-    pos = dag_layout(parents)
-    d = len(names)
-    n_layers = int(-pos[:, 1].min()) + 1 if d else 1
-    widest = max((int(np.sum(pos[:, 1] == -k)) for k in range(n_layers)), default=1)
-    fig = _figure(min(18, max(6, 1.3 * widest)), min(14, max(3, 1.1 * n_layers)))
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
-    labelled = d <= MAX_LABELLED_NODES
-    for i, ps in enumerate(parents):
-        for p in ps:
-            ax.annotate("", xy=pos[i], xytext=pos[p],
-                        arrowprops=dict(arrowstyle="-|>", color="0.45", lw=0.8,
-                                        shrinkA=9 if labelled else 3, shrinkB=9 if labelled else 3))
-    if labelled:
-        size = 7 if d > 30 else 9
-        for i, v in enumerate(names):
-            ax.text(pos[i, 0], pos[i, 1], v, ha="center", va="center", fontsize=size,
-                    bbox=dict(boxstyle="round,pad=0.25", fc="#dbe9f6", ec="#3b6ea5", lw=0.8))
-    else:
-        ax.scatter(pos[:, 0], pos[:, 1], s=8, c="#3b6ea5", zorder=3)
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-n_layers + 0.5, 0.5)
+def _dag_fontsize(d: int) -> float | None:
+    return None if d > MAX_LABELLED_NODES else 7.0 if d > 30 else 9.0
+
+
+def draw_dag(layout: DagLayout, fontsize: float | None = 9.0) -> Any:
+    """A matplotlib Figure of ``layout`` at one data unit per inch: a rounded box per node
+    with its label (none when ``fontsize`` is None), one arrow per edge along its routed
+    curve."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
+
+    w, h = max(layout.size[0], 0.5), max(layout.size[1], 0.3)
+    fw, fh = w + 2 * DAG_MARGIN, h + 2 * DAG_MARGIN
+    fig = _figure(fw, fh)
+    fig.set_dpi(DAG_DPI * min(1.0, MAX_DAG_INCHES[0] / fw, MAX_DAG_INCHES[1] / fh))
+    ax = fig.add_axes((DAG_MARGIN / fw, DAG_MARGIN / fh, w / fw, h / fh))
+    ax.set_xlim(0, w)
+    ax.set_ylim(0, h)
     ax.axis("off")
-    return _save_figure(fig, path)
+    for ctrl in layout.paths:
+        codes = [MplPath.MOVETO] + [MplPath.CURVE4] * (len(ctrl) - 1)
+        ax.add_patch(FancyArrowPatch(path=MplPath(ctrl, codes), arrowstyle="-|>,head_length=0.5,head_width=0.22",
+                                     mutation_scale=10, color="0.4", lw=0.9, zorder=2))
+    for (x0, y0, x1, y1), name in zip(layout.boxes, layout.names):
+        ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.05",
+                                    fc="#dbe9f6", ec="#3b6ea5", lw=0.8, zorder=3))
+        if fontsize is not None:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, name, ha="center", va="center", fontsize=fontsize,
+                    zorder=4, parse_math=False)
+    return fig
+
+
+def plot_dag(names: list[str], parents: list[list[int]], path: str | Path, *,
+             engine: str = "auto") -> tuple[Path, DagLayout]:
+    """Draw the DAG (``draw_dag`` of ``layout_dag``) to a PNG file.
+
+    Returns:
+        the PNG path and the layout it shows (``layout.engine`` names the engine used).
+    """
+    size = _dag_fontsize(len(names))
+    layout = layout_dag(names, parents, engine=engine, fontsize=size)
+    return _save_figure(draw_dag(layout, size), path), layout
 
 
 def _valid(c: np.ndarray) -> np.ndarray:
@@ -159,9 +165,9 @@ def bayesnet_figures(run: Any, model: Any, test: Any, *, n: int = 10_000, seed: 
     names, states = list(model.variables_), [list(s) for s in model.states_]
     cards = [len(s) for s in states]
     try:
-        p = plot_dag(names, model.parents_, run.figure("bayesnet_dag.png"))
-        out.append(("Learned graph", p, f"{len(names)} variables, {len(model.edges())} edges; "
-                    "layers by topological depth, roots on top."))
+        p, lay = plot_dag(names, model.parents_, run.figure("bayesnet_dag.png"))
+        out.append(("Learned graph", p, f"{len(names)} variables, {len(lay.edges)} edges, each drawn as "
+                    f"an arrow from parent to child; {ENGINE_WORDS[lay.engine]}, roots on top."))
     except Exception:  # noqa: BLE001 - a report shows what it can
         pass
     try:
