@@ -241,8 +241,11 @@ def _print_run_summary(run: Any) -> None:
         print(f"status:  {run.info.get('status')} in {run.info.get('command_wall_s')} s ({parts})")
     else:
         print(f"status:  {run.info.get('status')} (training took {run.info.get('wall_time_s')} s)")
+    bound = run.info.get("log_prob_kind") == "lower_bound" or m.get("iwae_k") is not None
     for k, v in list(shown.items())[:8]:
-        print(f"  {k:<20} {v:.4g}")
+        tag = " (upper bound)" if bound and k in ("nll_nats", "bits_per_dim", "nll_per_token", "bits_per_token",
+                                                   "perplexity") else ""
+        print(f"  {k:<20} {v:.4g}{tag}")
     if (run.path / "report.html").exists():
         print(f"report:  {run.path / 'report.html'}")
 

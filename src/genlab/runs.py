@@ -234,7 +234,8 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
     if not resume and main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / RUN_FILE, {
-            "name": out.name, "model_type": model.model_type, "data": str(data),
+            "name": out.name, "model_type": model.model_type, "log_prob_kind": model.log_prob_kind,
+            "data": str(data),
             "data_options": data_options, "data_shape": list(splits["train"].shape),
             "n_train": len(splits["train"]), "genlab_version": __version__,
             "created": _now(), "status": "running", "command": command, "origin": origin,

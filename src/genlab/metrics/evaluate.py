@@ -114,13 +114,12 @@ def _row(metric: str, value: Any, floor: Any, space: str, higher: bool | None, *
 def sample_images(model: Any, n: int, *, seed: int = 0, batch_size: int = 500,
                   progress: bool | None = None) -> torch.Tensor:
     """``n`` samples drawn in batches from one seeded generator (progress bar if long)."""
-    from tqdm.auto import tqdm
+    from ..progress import Progress
 
     g = torch.Generator().manual_seed(seed)
     out = []
     n_cond = int(getattr(getattr(model, "config", None), "num_classes", 0) or 0)
-    with tqdm(total=n, desc="sampling", unit="img", leave=False,
-              disable=(None if progress is None else not progress) if n > batch_size else True) as bar:
+    with Progress(n, "sampling", "image", enabled=progress is not False and n > batch_size) as bar:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             kw = {"y": (torch.arange(start, start + b) % n_cond)} if n_cond > 0 else {}
@@ -289,7 +288,10 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
             if getattr(model.config, "num_classes", 0):
                 kw["y"] = test.y[:n_likelihood]
             try:
-                lp = model.log_prob(x, generator=torch.Generator().manual_seed(seed), **kw)
+                from ..progress import task
+
+                with task(f"NLL ({model.log_prob_kind.replace('_', ' ')}) on {len(x):,} test images", len(x)):
+                    lp = model.log_prob(x, generator=torch.Generator().manual_seed(seed), **kw)
                 dim = math.prod(test.shape)
                 label = f"{model.log_prob_kind} log p(x), {len(x)} test images"
                 rows.append(_row("nll_nats", F.nll_nats(lp), None, "data", False, note=label))

@@ -152,7 +152,9 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
             floor_scores = moses_metrics(real, **{**refs, "train": False}, n_jobs=n_jobs,
                                          k=tuple(v for v in k if v <= n_floor) or (n_floor,), progress=progress)
     hib = higher_is_better(k)
-    rows = [_row(m, float(v), floor_scores.get(m), "RDKit / ChemNet", hib.get(m))
+    from ..metrics.evaluate import molecule_feature_space
+
+    rows = [_row(m, float(v), floor_scores.get(m), molecule_feature_space(m), hib.get(m))
             for m, v in scores.items()]
     figures = {}
     valid = [s for s in gen if s and _valid(s)][:24]
