@@ -47,6 +47,17 @@ COMMANDS: list[tuple[str, str, int | None]] = [
     ("interpolate", "genlab interpolate runs/svae anna robert --steps 7", None),
     ("train-bn", "genlab train bayesnet --data table.csv --out runs/bn", None),
     ("sample-bn", "genlab sample runs/bn -n 10000 -o synth.csv", None),
+    # molecules (the trainings run 20 steps: their evaluate/design rows time a barely trained model)
+    ("train-smiles", "genlab train lstm --data moses --hidden=512 --layers=3 --dropout=0.2 --epochs 10 "
+                     "--out runs/smiles-lstm", 20),
+    ("sample-smiles", "genlab sample runs/smiles-lstm -n 10", None),
+    ("train-selfies", "genlab train lstm --data moses-selfies --out runs/selfies-lstm", 20),
+    ("train-big", "genlab train lstm --data moses --data-opt n_train=500000 --data-opt augment=2 --out runs/big", 20),
+    ("evaluate-smiles", "genlab evaluate runs/smiles-lstm -n 30000", None),
+    ("design-smiles", "genlab design runs/smiles-lstm --objective qed --rounds 8 -o best.smi", None),
+    ("train-smiles-vae", "genlab train seqvae --data moses --out runs/smiles-vae", 20),
+    ("interpolate-smiles", "genlab interpolate runs/smiles-vae CCO c1ccccc1O", None),
+    ("design-vae", "genlab design runs/smiles-vae --objective qed --rounds 10", None),
 ]
 
 

@@ -63,8 +63,24 @@ def _convert(raw: str, hint: Any, name: str) -> Any:
         if "float" in text:
             return finite(float(raw))
     except ValueError:
-        raise UsageError(f"--{name}: cannot read {raw!r} as {text.replace('typing.', '')}") from None
+        raise UsageError(f"--{name}: cannot read {raw!r} as {_expected(text)}") from None
     return raw
+
+
+def _expected(text: str) -> str:
+    """What a field of type hint ``text`` takes, in words (not ``<class 'int'>``)."""
+    if "tuple" in text:
+        what = ("comma-separated numbers (e.g. 0.5,0.999)" if "float" in text
+                else "comma-separated integers (e.g. 512,256)")
+    elif "bool" in text:
+        what = "true or false"
+    elif "int" in text and "float" not in text:
+        what = "an integer"
+    elif "float" in text:
+        what = "a number"
+    else:
+        what = text.replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return what + (" (or none)" if "None" in text else "")
 
 
 def parse_overrides(tokens: Sequence[str], *classes: type) -> list[dict[str, Any]]:
@@ -111,23 +127,64 @@ def _pairs(tokens: Sequence[str]) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ commands
+def _plain(text: str) -> str:
+    """Docstring markup as plain text: ``code``, `x` and :role:`~a.b` lose their marks."""
+    import re
+
+    text = re.sub(r":[a-z]+:`~?(?:[\w.]*\.)?([^`]+)`", r"\1", text)
+    text = re.sub(r"``([^`]+)``(?=\w)", r"\1 ", text)  # ``factor``x -> factor x
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    text = re.sub(r"\s*\(see the [^)]*docstring\)", "", text)  # a pointer that means nothing here
+    return " ".join(re.sub(r"`([^`]+)`", r"\1", text).split())
+
+
+def _summary(obj: Any) -> str:
+    """One sentence saying what ``obj`` (a model class, pipeline or dataset) is: the first
+    sentence of its docstring's first paragraph, whole; where that opens with a formula
+    (the VAE's ``q(z|x) = ...``), its module docstring's first sentence."""
+    import re
+
+    def first_sentence(doc: str | None) -> str:
+        para = (doc or "").strip().split("\n\n")[0]
+        text = _plain(para)
+        m = re.search(r"(?<=[.!?])\s+(?=[A-Z(\"'])", text)
+        return text[:m.start()] if m else text
+
+    doc = getattr(obj, "description", None) if not isinstance(obj, type) else None
+    if doc:
+        return _plain(doc)
+    text = obj.__doc__ if isinstance(obj, type) else None
+    if not text or text.lstrip().startswith("``"):
+        module = sys.modules.get(getattr(obj, "__module__", ""))
+        text = (module.__doc__ if module else None) or text
+    return first_sentence(text)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    import shutil
+    import textwrap
+
     from .registry import DATASETS, MODELS, PIPELINES
 
+    sections = []
     if args.what in ("models", "all"):
-        print("models:")
-        for name, cls in MODELS.items():
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"  {name:<14} log_prob={cls.log_prob_kind:<12} {doc}")
+        sections.append(("models", [(n, f"log_prob={c.log_prob_kind}", _summary(c)) for n, c in MODELS.items()]))
     if args.what in ("datasets", "all"):
-        print("datasets:")
-        for name, fn in DATASETS.items():
-            print(f"  {name:<14} {getattr(fn, 'description', '')}")
+        sections.append(("datasets", [(n, "", _summary(fn)) for n, fn in DATASETS.items()]))
     if args.what in ("pipelines", "all"):
-        print("pipelines:")
-        for name, cls in PIPELINES.items():
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"  {name:<14} {doc}")
+        sections.append(("pipelines", [(n, "", _summary(c)) for n, c in PIPELINES.items()]))
+    # one column layout for every section: names, then (for models) log_prob, then the
+    # description, wrapped to the terminal and indented under its column
+    name_w = max(len(n) for _, rows in sections for n, _, _ in rows)
+    kind_w = max((len(k) for _, rows in sections for _, k, _ in rows), default=0)
+    width = max(60, shutil.get_terminal_size((100, 24)).columns - 1)
+    for title, rows in sections:
+        print(f"{title}:")
+        has_kind = any(k for _, k, _ in rows)
+        for name, kind, text in rows:
+            lead = f"  {name:<{name_w}}  " + (f"{kind:<{kind_w}}  " if has_kind else "")
+            print(textwrap.fill(text or "-", width=width, initial_indent=lead,
+                                subsequent_indent=" " * len(lead), break_on_hyphens=False))
     return 0
 
 
@@ -389,7 +446,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     out = Path(args.out)
-    print(f"genlab {__version__} quickstart: a VAE on the 8x8 digits ({args.epochs} epochs on the CPU)")
+    print(f"genlab {__version__} quickstart: a VAE on the 8x8 digits ({args.epochs} "
+          f"epoch{'' if args.epochs == 1 else 's'} on the CPU)")
     # a previous quickstart run in --out is replaced (only the files genlab wrote there);
     # any other run, or a folder that is not a run, is left alone unless --overwrite
     run = train_run("vae", "digits", out=out,
@@ -507,7 +565,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+WARNING_MAX_CHARS = 200  # longer warnings (scipy's run to paragraphs) are cut at a sentence or word
+
+
+def warning_line(message: Any) -> str:
+    """``genlab: warning: <message>`` on one line: whitespace collapsed, and a long message
+    cut after its last whole sentence (else word) within ``WARNING_MAX_CHARS``, with ``...``."""
+    import re
+
+    text = " ".join(str(message).split())
+    if len(text) > WARNING_MAX_CHARS:
+        head = text[:WARNING_MAX_CHARS]
+        cut = 0
+        for stop in (r"[.!?](?=\s)", r"[;:](?=\s)"):  # the last whole sentence, else clause
+            ends = [m.end() for m in re.finditer(stop, head) if m.end() >= WARNING_MAX_CHARS // 4]
+            if ends:
+                cut = ends[-1]
+                break
+        if not cut:
+            cut = head.rfind(" ") if " " in head else len(head)
+        text = head[:cut].rstrip(" ,;:") + " ..."
+    return f"genlab: warning: {text}"
+
+
+def _format_warning(message: Any, category: Any, filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    """``warnings.formatwarning`` for the command line: one line, no source file or code.
+    (Replacing the format, not ``showwarning``, leaves ``pytest.warns`` and other
+    recorders working while a command runs.)"""
+    return warning_line(message) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; warnings are shown as ``genlab: warning: ...`` lines."""
+    import warnings
+
+    previous = warnings.formatwarning
+    warnings.formatwarning = _format_warning
+    try:
+        return _main(argv)
+    finally:
+        if warnings.formatwarning is _format_warning:
+            warnings.formatwarning = previous
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = parser.parse_known_args(argv)

@@ -13,13 +13,25 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     s = subparsers.add_parser(
         "upscale", help="upscale images with a trained super-resolution (srgan) run",
         description="Upscale PNG/JPEG images by the run's factor. Writes NAME_xF.png and "
-                    "NAME_compare.png (input nearest-upscaled | bicubic | model) per image.")
+                    "NAME_compare.png (input nearest-upscaled | bicubic | model, each tile "
+                    f"enlarged to at least {COMPARE_MIN_PX} px for viewing) per image.")
     s.add_argument("run", help="run folder of a trained srgan (genlab train srgan --data ...)")
     s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     s.add_argument("-o", "--out", default="upscaled", help="output folder (default: ./upscaled)")
     s.add_argument("--threads", type=int)
     s.add_argument("--overwrite", action="store_true", help="replace output images that already exist")
     return {"upscale": cmd_upscale}
+
+
+COMPARE_MIN_PX = 256  # each tile of NAME_compare.png is enlarged (nearest) to at least this
+
+
+def compare_scale(hw: Any) -> int:
+    """The integer nearest-neighbour factor that makes a comparison tile of height/width
+    ``hw`` at least ``COMPARE_MIN_PX`` on its shorter side (1 for large images)."""
+    import math
+
+    return max(1, math.ceil(COMPARE_MIN_PX / max(1, min(int(v) for v in hw))))
 
 
 def _read(path: Path, channels: int):
@@ -70,15 +82,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     f = pipe.factor
+    # every input is read before anything is written: a missing or unreadable image leaves
+    # no output folder behind
+    images = [(p, _read(p, pipe.channels)) for p in paths]
     check_new_files([out / n for p in paths for n in (f"{p.stem}_x{f}.png", f"{p.stem}_compare.png")],
                     overwrite=args.overwrite)
     check_writable(out)
-    for p in paths:
-        lr = _read(p, pipe.channels)
+    for p, lr in images:
         hr = pipe(lr)[0]
         _write(hr, out / f"{p.stem}_x{f}.png")
         trio = pipe.side_by_side(lr)  # (3, C, H, W)
-        image_grid(trio, nrow=3, pad=2).save(out / f"{p.stem}_compare.png", format="PNG")
+        image_grid(trio, nrow=3, pad=2, scale=compare_scale(trio.shape[-2:])).save(
+            out / f"{p.stem}_compare.png", format="PNG")
         print(f"{p} ({lr.shape[2]}x{lr.shape[1]}) -> {out / f'{p.stem}_x{f}.png'} "
               f"({hr.shape[2]}x{hr.shape[1]}), comparison {out / f'{p.stem}_compare.png'}")
     return 0

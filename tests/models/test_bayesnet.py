@@ -192,3 +192,84 @@ def test_bayesnet_report_figures(tmp_path):
     assert np.allclose(v, v.T) and np.all((v >= 0) & (v <= 1 + 1e-12))
     j, k = bn.index("tub"), bn.index("either")
     assert v[j, k] > 0.1  # either = tub or lung
+
+
+# ----------------------------------------------------------------------------- labelled answers
+def test_query_names_its_variables_and_states_and_stays_an_array():
+    """Issue 14 point 6: bn.query returned a bare array; pgmpy names the states. The answer
+    is still the same float64 ndarray (so every caller keeps working), with labels."""
+    import copy
+    import pickle
+
+    from genlab.models.pgm.inference import Posterior
+
+    bn = sprinkler()
+    p = bn.query("wet", {"rain": "yes"})
+    assert isinstance(p, np.ndarray) and isinstance(p, Posterior) and p.dtype == np.float64
+    assert p.variables == ("wet",) and p.states == (("dry", "wet"),) and p.evidence == {"rain": "yes"}
+    want = brute_force_joint(bn)[1].sum(0)
+    want = want / want.sum()
+    assert np.allclose(p, want) and p.shape == (2,) and p.argmax() == 1
+    assert p["wet"] == pytest.approx(want[1]) and p["dry"] == p[0]
+    assert p.to_dict() == pytest.approx({"dry": want[0], "wet": want[1]})
+    assert repr(p).splitlines() == ["p(wet | rain=yes)", f"  wet=dry  {want[0]:.4g}", f"  wet=wet  {want[1]:.4g}"]
+    assert str(p) == repr(p)
+    with pytest.raises(KeyError, match="'wet' has no state 'damp'; its states: \\['dry', 'wet'\\]"):
+        p["damp"]
+    # evidence given by index is shown by label; no evidence shows none
+    assert bn.query("wet", {"rain": 1}).evidence == {"rain": "yes"}
+    assert repr(bn.query("rain")).splitlines()[0] == "p(rain)"
+
+    # arithmetic and comparisons behave as on an ndarray; reductions are plain numbers
+    s = p.sum()
+    assert type(s) is np.float64 and s == pytest.approx(1.0)
+    assert type(p.max()) is np.float64
+    assert (2 * p).to_dict() == pytest.approx({"dry": 2 * want[0], "wet": 2 * want[1]})
+    assert np.log(p).variables == ("wet",)
+    assert float(p[1]) == p.tolist()[1] and type(np.asarray(p)) is np.ndarray
+    # copies and pickles keep the labels; views, which may reorder cells, drop them
+    for q in (p.copy(), copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert q.to_dict() == p.to_dict() and q.evidence == {"rain": "yes"}
+    assert p[::-1].variables == () and repr(p[::-1]).startswith("array(")
+
+    # a joint: axes in the order asked, labels per axis, tuples as keys
+    j = bn.query(["wet", "sprinkler"], {"rain": "no"})
+    assert j.variables == ("wet", "sprinkler") and j.states == (("dry", "wet"), ("off", "on"))
+    assert j["wet", "on"] == pytest.approx(j[1, 1]) and np.allclose(j["dry"], j[0])
+    assert set(j.to_dict()) == {("dry", "off"), ("dry", "on"), ("wet", "off"), ("wet", "on")}
+    assert j.T.variables == () and np.allclose(j.T, np.asarray(j).T)
+    assert repr(j).splitlines()[1].startswith("  wet=dry, sprinkler=off")
+    marg = bn.query(["wet", "sprinkler"], {"rain": "no"}, joint=False)
+    assert marg["wet"].variables == ("wet",) and marg["sprinkler"].evidence == {"rain": "no"}
+
+
+def test_query_batch_and_junction_tree_answers_are_labelled(asia):
+    from genlab.models.pgm.inference import Posterior
+
+    qs, evs = ["lung", "tub", "xray"], [{"smoke": "yes"}, {}, {"either": "no"}]
+    for method in ("ve", "jt"):
+        got = asia.query_batch(qs, evs, method=method)
+        assert all(isinstance(g, Posterior) for g in got)
+        assert [g.variables for g in got] == [(q,) for q in qs]
+        assert [g.evidence for g in got] == evs
+        assert got[0].states == (tuple(asia.states_[asia.index("lung")]),)
+        for g, q, e in zip(got, qs, evs):
+            assert np.allclose(g, asia.query(q, e), atol=1e-12)
+    ms = marginals(asia, {"xray": "yes"})
+    assert [m.variables for m in ms] == [(v,) for v in asia.variables_]
+    assert all(m.evidence == {"xray": "yes"} for m in ms)
+    assert ms[asia.index("xray")].to_dict() == pytest.approx({"yes": 1.0, "no": 0.0})
+    # map_query already answers with names and labels
+    assert set(asia.map_query(["lung"], {"smoke": "yes"})) == {"lung"}
+
+
+def test_a_long_joint_shows_its_first_rows_and_counts_the_rest():
+    from genlab.models.pgm.inference import Posterior
+
+    p = Posterior(np.full((5, 6), 1 / 30), ["a", "b"], [list("vwxyz"), list("012345")], {"c": "on"})
+    lines = repr(p).splitlines()
+    assert lines[0] == "p(a, b | c=on)" and len(lines) == 1 + Posterior.MAX_ROWS + 1
+    assert lines[-1] == "  ... 10 more (to_dict() has them all)"
+    assert len(p.to_dict()) == 30
+    with pytest.raises(ValueError, match="cannot carry labels"):
+        Posterior(np.ones(3) / 3, ["a"], [["x", "y"]])

@@ -117,6 +117,11 @@ def test_from_run_and_cli_upscale(tmp_path, monkeypatch, capsys):
     assert rc == 0
     with Image.open(tmp_path / "out" / "a_x2.png") as im:
         assert im.size == (10, 12) and im.mode == "L"  # RGB input converted to the model's 1 channel
-    assert (tmp_path / "out" / "a_compare.png").is_file()
+    with Image.open(tmp_path / "out" / "a_compare.png") as im:  # three tiles, each enlarged
+        assert im.size[1] >= 256 and im.size[0] >= 3 * 256
+    # a missing image is refused before anything is written: the default ./upscaled is not
+    # created (this test used to leave ./upscaled/ in the folder pytest ran from)
+    monkeypatch.chdir(tmp_path)
     assert cli.main(["upscale", str(run.path), str(tmp_path / "missing.png")]) == 2
     assert "no image" in capsys.readouterr().err
+    assert not (tmp_path / "upscaled").exists()

@@ -254,7 +254,9 @@ class BayesianNetwork(DagMixin, GenerativeModel):
     # ------------------------------------------------------------------ inference shortcuts
     def query(self, variables: Sequence[str] | str, evidence: Mapping[str, Any] | None = None,
               *, joint: bool = True, elimination: str = "min_fill") -> Any:
-        """Exact posterior by variable elimination (see ``pgm.inference.query``)."""
+        """Exact posterior by variable elimination (see ``pgm.inference.query``): a
+        ``Posterior``, the probability array that also names its variables and states
+        (``p["HIGH"]``, ``p.to_dict()``, a labelled repr)."""
         from .inference import query
 
         return query(self, variables, evidence, joint=joint, elimination=elimination)
@@ -274,7 +276,7 @@ class BayesianNetwork(DagMixin, GenerativeModel):
                 less than planning a query), else VE — on pigs or link the tree's cliques
                 hold 10^5-10^7 entries.
         Returns:
-            a list of posterior vectors.
+            a list of posterior vectors, each a ``Posterior`` (see ``query``).
         """
         if len(variables) != len(evidence):
             raise ValueError(f"{len(variables)} query variables but {len(evidence)} evidence sets")

@@ -186,13 +186,18 @@ class JunctionTree:
         return _einsum([((-1, *self.cliques[k]), beliefs[k])], (-1, v))
 
     def marginals(self, evidence: Mapping[str, Any] | None = None) -> list[np.ndarray]:
-        """Posterior marginal of every variable (in ``variables_`` order) given one evidence set."""
+        """Posterior marginal of every variable (in ``variables_`` order) given one evidence
+        set, each a ``pgm.inference.Posterior`` (an array that names its states)."""
+        from .inference import labelled
+
         beliefs = self.calibrate([evidence or {}])
-        return [self._marginal(beliefs, v)[0] for v in range(len(self.card))]
+        ev = self.bn.evidence_codes(evidence)
+        return [labelled(self.bn, self._marginal(beliefs, v)[0], [v], ev) for v in range(len(self.card))]
 
     def query_batch(self, variables: Sequence[str], evidence: Sequence[Mapping[str, Any]]
                     ) -> list[np.ndarray]:
-        """``p(variables[r] | evidence[r])`` for each ``r``.
+        """``p(variables[r] | evidence[r])`` for each ``r``, each a ``pgm.inference.Posterior``
+        (an array that names its states).
 
         Shafer-Shenoy messages towards each query's home clique, computed only where they
         differ from the prior: a message out of a part of the tree that holds none of a
@@ -214,7 +219,9 @@ class JunctionTree:
         out: list[np.ndarray] = []
         for s in range(0, len(q), chunk):
             out += self._answer(q[s:s + chunk], codes[s:s + chunk], evidence, s)
-        return out
+        from .inference import labelled
+
+        return [labelled(self.bn, p, [v], c) for p, v, c in zip(out, q, codes)]
 
     def _messages(self) -> dict:
         """The tree's directed edges in an order where every message's inputs come first
