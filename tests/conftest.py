@@ -34,3 +34,14 @@ def text_small():
 
     corpus = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 8
     return text_splits(corpus, block_size=16)["train"]
+
+
+@pytest.fixture(scope="session")
+def saved_vae(tmp_path_factory, digits_splits):
+    """A tiny trained VAE saved to a folder (read-only use: copy it before damaging it)."""
+    from genlab.models import VAE
+
+    d = tmp_path_factory.mktemp("saved") / "vae"
+    VAE(hidden=(16,), latent_dim=2).fit(digits_splits["train"].subset(slice(0, 64)),
+                                        {"epochs": 1, "progress": False}).save(d)
+    return d

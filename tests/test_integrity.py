@@ -16,11 +16,8 @@ from genlab.models import VAE
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, digits_splits):
-    d = tmp_path_factory.mktemp("m") / "vae"
-    VAE(hidden=(16,), latent_dim=2).fit(digits_splits["train"].subset(slice(0, 64)),
-                                        {"epochs": 1, "progress": False}).save(d)
-    return d
+def saved(saved_vae):
+    return saved_vae
 
 
 def _copy(d, tmp_path):

@@ -188,7 +188,7 @@ def verify_file_hash(path: str | os.PathLike, header: dict[str, Any], key: str =
             f"{got[:16]}..., {CONFIG_FILE} recorded {want[:16]}... (restore it from a backup or retrain)")
 
 
-def check_finite_tensors(tensors: Any, where: str, *, error: type[Exception] = None) -> None:
+def check_finite_tensors(tensors: Any, where: str, *, error: type[Exception] | None = None) -> None:
     """Raise if any floating tensor/array in the mapping ``tensors`` holds NaN or infinity.
 
     Args:

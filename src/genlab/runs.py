@@ -27,10 +27,10 @@ import torch
 from . import __version__
 from .base import atomic_write_json, load as load_model
 from .errors import DataError, GenlabError, TrainingDivergedError
+from .outputs import RUN_FILE  # the run layout lives in outputs.py
 from .registry import MODELS
 from .train import TrainConfig, Trainer
 
-RUN_FILE = "run.json"
 
 
 class Run:

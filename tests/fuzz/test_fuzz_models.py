@@ -31,11 +31,8 @@ json_values = st.recursive(
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, digits_splits):
-    d = tmp_path_factory.mktemp("fuzz") / "vae"
-    VAE(hidden=(8,), latent_dim=2).fit(digits_splits["train"].subset(slice(0, 32)),
-                                       {"epochs": 1, "progress": False}).save(d)
-    return d
+def saved(saved_vae):
+    return saved_vae
 
 
 def _load_outcome(folder: Path, reference: dict[str, torch.Tensor]) -> str:
