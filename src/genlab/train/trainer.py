@@ -391,7 +391,7 @@ class Trainer:
         bar = Progress(total, f"train {getattr(model, 'model_type', '')}", "step", initial=self.step,
                        enabled=main and cfg.progress is not False)
         keep_best = step.keep_best(cfg)
-        t0 = time.time()
+        t0, first = time.time(), True
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
             self._call("on_fit_start")
@@ -401,8 +401,16 @@ class Trainer:
                 self._epoch_ended, self._draws = False, 0
                 logs = step.run(self, self.next_batch())
                 self.step += 1
-                for sched in self.schedulers.values():
-                    sched.step()
+                if first:  # a step may leave an optimizer unused at first: torch warns of a skipped rate, wrongly
+                    first = False
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step",
+                                                category=UserWarning)
+                        for sched in self.schedulers.values():
+                            sched.step()
+                else:
+                    for sched in self.schedulers.values():
+                        sched.step()
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
                     if world > 1:

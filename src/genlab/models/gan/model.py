@@ -36,10 +36,11 @@ class AdversarialModel(TorchGenerativeModel):
     resumable_config_fields = ("lr_g", "lr_d")  # a lower rate after a divergence
 
     def planned_steps(self, n_train: int, train: Any) -> int:
-        """Generator steps of a fit: one per ``n_critic`` batches (see ``AdversarialStep``)."""
+        """Generator steps of a fit: one per ``n_critic`` batches, plus one for a generator
+        that sees data (``g_needs_data``; see ``AdversarialStep``)."""
         from ...train.trainer import planned_steps
 
-        return planned_steps(n_train, train, self.config.n_critic)
+        return planned_steps(n_train, train, self.config.n_critic + (1 if self.g_needs_data else 0))
 
     def training_step(self) -> Any:
         """The adversarial step (``genlab.models.gan.train.AdversarialStep``): ``n_critic``

@@ -99,7 +99,8 @@ class AdversarialStep(Step):
 
     def configure(self, trainer: Any, model: Any) -> dict[str, torch.optim.Optimizer]:
         cfg, mc = trainer.config, model.config
-        self.n_critic = self.batches_per_step = mc.n_critic
+        self.n_critic = mc.n_critic
+        self.batches_per_step = mc.n_critic + (1 if model.g_needs_data else 0)  # epochs = passes over the data
         self.batch_multiple = pack = getattr(mc, "pack", 1)
         if cfg.batch_size < pack:
             raise ValueError(f"batch_size={cfg.batch_size} is smaller than pack={pack}")
