@@ -119,7 +119,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig | dict | None = None, *, step: Any = None):
         self.config = TrainConfig.coerce(config)
-        self.training_step = step
+        self._given_step = self.training_step = step
         self.optimizer = self.scheduler = None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
@@ -317,7 +317,7 @@ class Trainer:
     def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
              callbacks: list | None) -> Any:
         cfg = self.config
-        step = self.training_step if self.training_step is not None else model.training_step()
+        step = self._given_step if self._given_step is not None else model.training_step()  # fresh per fit
         self.training_step = step
         step.check(cfg, model)  # refuse what this kind of update cannot honour, before any work
         rank, world = distributed.setup()

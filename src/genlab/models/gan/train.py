@@ -174,5 +174,6 @@ class AdversarialStep(Step):
 
 
 # The GAN loop was a separate class before the steps were pluggable; the one Trainer picks
-# the adversarial step from the model now.
+# the adversarial step from the model now. The old names stay importable.
 AdversarialTrainer = Trainer
+UNSUPPORTED = AdversarialStep.unsupported
