@@ -113,7 +113,8 @@ class Trainer:
     Attributes set during ``fit``: ``model``, ``training_step`` (the step object),
     ``step`` (steps done), ``epoch``, ``total_steps``, ``run_dir``, ``history`` (logged
     rows), ``optimizers`` / ``schedulers`` by name (``optimizer`` / ``scheduler``: the
-    primary ones), ``best_value`` / ``best_step``, ``rank`` / ``world``, and
+    primary ones), ``best_value`` / ``best_step`` (the monitored score, negated when
+    higher is better, and its step), ``rank`` / ``world``, and
     ``should_stop`` (a callback may set it).
     """
 
@@ -150,7 +151,7 @@ class Trainer:
         idx = self._perm[b * bs:(b + 1) * bs]
         self.batch_in_epoch = b + 1
         if self.batch_in_epoch == self._spe:
-            self._epoch_ended = True
+            self._epoch_ended = self.epoch  # the epoch whose last batch this is
         k = self._multiple
         if len(idx) % k:  # whole groups only (PacGAN); a batch shorter than one group takes the first
             idx = idx[:len(idx) - len(idx) % k] if len(idx) >= k else self._perm[:k]
@@ -398,7 +399,7 @@ class Trainer:
             while self.step < total and not self.stopped_early and not self.should_stop:
                 if world > 1:  # randomness of a step is a function of (seed, step, rank): a resume replays it
                     torch.manual_seed(mix_seed(cfg.seed, self.step, rank))
-                self._epoch_ended, self._draws = False, 0
+                self._epoch_ended, self._draws = None, 0
                 logs = step.run(self, self.next_batch())
                 self.step += 1
                 if first:  # a step may leave an optimizer unused at first: torch warns of a skipped rate, wrongly
@@ -420,12 +421,12 @@ class Trainer:
                                "lr": self.scheduler.get_last_lr()[0], **logs,
                                "time": round(time.time() - t0, 3)})
                 self._call("on_step_end", logs)
-                epoch_done = self._epoch_ended
-                row = None
+                ended, row = self._epoch_ended, None
+                epoch_done = ended is not None
                 if val_ds is not None and step.should_validate(self, epoch_end=epoch_done):
                     row = self._validate(model, val_ds, keep_best)
                 if epoch_done:
-                    self._call("on_epoch_end", row or {"split": "epoch", "step": self.step, "epoch": self.epoch})
+                    self._call("on_epoch_end", row or {"split": "epoch", "step": self.step, "epoch": ended})
                     if self.batch_in_epoch >= self._spe:
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 if (epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals
