@@ -418,6 +418,14 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
     def on_fit_end(self, train_data: Any) -> None:
         """Hook after training (e.g. fit a latent density). Default: nothing."""
 
+    def training_step(self) -> Any:
+        """What one update of this model is, for the one ``Trainer``: a
+        ``genlab.train.steps.Step``. Default: ``GradientStep`` (``forward(batch)["loss"]``,
+        one optimizer); a family with another kind of update returns its own."""
+        from .train.steps import GradientStep
+
+        return GradientStep()
+
     # -- shared machinery
     def _ensure_built(self, dataset: Any) -> None:
         shape = tuple(dataset.shape)
@@ -470,7 +478,7 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
 
     def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
             resume: bool = False, callbacks: list | None = None) -> "TorchGenerativeModel":
-        """Train on ``data`` with the generic trainer.
+        """Train on ``data`` with the one trainer, using this model's ``training_step()``.
 
         Args:
             data: a ``genlab.data.Dataset``, a dataset name, a path, or an array/tensor.
@@ -478,8 +486,8 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
             val: validation data; default: a deterministic ``train.val_fraction`` split.
             run_dir: folder for checkpoints and the metrics log (default: none kept).
             resume: continue from ``run_dir``'s last checkpoint.
-            callbacks: objects with optional ``on_step_end(trainer, logs)`` /
-                ``on_epoch_end(trainer, logs)`` methods.
+            callbacks: ``genlab.train.Callback`` objects (or any objects with some of
+                its hooks: ``on_step_end(trainer, logs)``, ``on_epoch_end(trainer, row)``, ...).
         Returns:
             self
         """

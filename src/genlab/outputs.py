@@ -132,18 +132,36 @@ def _rmdir_if_empty(d: Path) -> None:
         pass  # not empty: the user's files stay
 
 
+# the temporaries genlab's atomic writes leave in a run folder when killed mid-write:
+# sub-folder -> the name prefixes (every one ends in ".tmp")
+RUN_TEMPORARIES: dict[str, tuple[str, ...]] = {
+    "": _TOP_TEMPORARIES, "model": (".model.", ".config.json."), "figures": (".",),
+    "checkpoints": (".last.pt.", ".previous.pt."),
+}
+
+
+def remove_temporaries(folder: str | os.PathLike, prefixes: tuple[str, ...]) -> list[Path]:
+    """Remove the files of ``folder`` named ``<prefix>...tmp`` for one of ``prefixes`` (the
+    temporaries of genlab's own atomic writes); nothing else, nothing behind a symbolic
+    link. Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir() and not folder.is_symlink():
+        for f in folder.iterdir():
+            if f.is_file() and f.name.endswith(".tmp") and f.name.startswith(prefixes):
+                f.unlink()
+                removed.append(f)
+    return removed
+
+
 def clean_run_temporaries(out: str | os.PathLike) -> list[Path]:
     """Remove temporary files that a kill during an atomic write left in a run folder
-    (only names of genlab's own making: ``.run.json.*.tmp``, ``model/.model.*.tmp``, ...)."""
+    (only names of genlab's own making: ``.run.json.*.tmp``, ``model/.model.*.tmp``,
+    ``checkpoints/.last.pt.*.tmp``, ...)."""
     out = Path(out)
-    removed = []
-    for folder, prefixes in ((out, _TOP_TEMPORARIES), (out / "model", (".model.", ".config.json.")),
-                             (out / "figures", (".",))):
-        if folder.is_dir() and not folder.is_symlink():
-            for f in folder.iterdir():
-                if f.is_file() and f.name.endswith(".tmp") and f.name.startswith(prefixes):
-                    f.unlink()
-                    removed.append(f)
+    removed: list[Path] = []
+    for sub, prefixes in RUN_TEMPORARIES.items():
+        removed += remove_temporaries(out / sub if sub else out, prefixes)
     return removed
 
 

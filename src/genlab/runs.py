@@ -239,6 +239,7 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             "data_options": data_options, "data_shape": list(splits["train"].shape),
             "n_train": len(splits["train"]), "genlab_version": __version__,
             "created": _now(), "status": "running", "command": command, "origin": origin,
+            "world_size": distributed.rank_and_world()[1],  # processes under torchrun
             "model_config": model.config.to_dict(), "train_config": train_cfg.to_dict(),
             "layout": layout_record(), "history": [],
         })
@@ -252,8 +253,10 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
     else:
         clean_run_temporaries(out)  # left by a kill during an atomic write
         history = list(run.info.get("history") or [])
-        history.append({"resumed": _now(), "command": command, "changed": changes})
-        run.update(history=history, train_config=train_cfg.to_dict(), model_config=model.config.to_dict())
+        world = distributed.rank_and_world()[1]
+        history.append({"resumed": _now(), "command": command, "changed": changes, "world_size": world})
+        run.update(history=history, train_config=train_cfg.to_dict(), model_config=model.config.to_dict(),
+                   world_size=world)
     run.update(status="running", resumed=_now() if resume else None, finished=None, error=None)
     if distributed.rank_and_world()[1] > 1:
         distributed.setup()

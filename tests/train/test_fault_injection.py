@@ -41,6 +41,12 @@ FAMILIES = {
 }
 TRAIN = {"epochs": 3, "batch_size": 32, "checkpoint_every": 2, "log_every": 1, "progress": False,
          "seed": 5, "threads": 1, "val_fraction": 0}
+# an SRGAN step takes two batches (D's and G's): twice the epochs give it as many steps
+TRAIN_FOR = {"srgan": {"epochs": 6}}
+
+
+def _train(family):
+    return {**TRAIN, **TRAIN_FOR.get(family, {})}
 
 CORPUS = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 4
 
@@ -131,7 +137,7 @@ def _victim(tmp_path, family, run_dir, mode, at):
     cfg, kind = FAMILIES[family]
     proc = subprocess.run(
         [sys.executable, str(tmp_path / "victim.py"), family, json.dumps(cfg), kind, str(run_dir), mode,
-         str(at), json.dumps(TRAIN)],
+         str(at), json.dumps(_train(family))],
         env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
@@ -146,7 +152,7 @@ def test_every_torch_family_is_covered():
 def test_sigkill_then_resume_is_bit_identical(tmp_path, family, mode, at, one_thread):
     (tmp_path / "fault_data.py").write_text(DATA_MODULE)
     data = _make_data(tmp_path, FAMILIES[family][1])
-    ref = _model(family).fit(data, TRAIN, run_dir=tmp_path / "ref")
+    ref = _model(family).fit(data, _train(family), run_dir=tmp_path / "ref")
     want = _weights(ref)
 
     run = tmp_path / "victim"
@@ -155,7 +161,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, family, mode, at, one_th
     stale = [p for p in ckpts.iterdir() if p.name.endswith(".tmp")]
     if mode == "write":
         assert stale, "the kill should have left a half-written temporary"
-    resumed = _model(family).fit(data, TRAIN, run_dir=run, resume=True)
+    resumed = _model(family).fit(data, _train(family), run_dir=run, resume=True)
     _same(want, _weights(resumed))
     assert not [p for p in ckpts.iterdir() if p.name.endswith(".tmp")], "stale temporaries were not cleaned"
     ref_log = (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
@@ -168,10 +174,10 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, family, mode, at, one_th
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, family, one_thread, capsys):
     (tmp_path / "fault_data.py").write_text(DATA_MODULE)
     data = _make_data(tmp_path, FAMILIES[family][1])
-    want = _weights(_model(family).fit(data, TRAIN, run_dir=tmp_path / "ref"))
+    want = _weights(_model(family).fit(data, _train(family), run_dir=tmp_path / "ref"))
 
     run = tmp_path / "victim"  # stopped after 5 steps (max_steps may grow on resume)
-    _model(family).fit(data, {**TRAIN, "max_steps": 5}, run_dir=run)
+    _model(family).fit(data, {**_train(family), "max_steps": 5}, run_dir=run)
     last, prev = run / "checkpoints" / LAST, run / "checkpoints" / PREVIOUS
     prev_step = read_checkpoint(prev)["step"]
     assert prev_step < read_checkpoint(last)["step"] == 5
@@ -180,7 +186,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, family
     last.write_bytes(bytes(raw))
 
     capsys.readouterr()
-    resumed = _model(family).fit(data, TRAIN, run_dir=run, resume=True)
+    resumed = _model(family).fit(data, _train(family), run_dir=run, resume=True)
     err = capsys.readouterr().err
     assert "fails its SHA-256 check" in err and f"previous checkpoint {prev}" in err
     _same(want, _weights(resumed))  # replayed from the previous checkpoint: still bit-identical

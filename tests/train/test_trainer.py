@@ -198,7 +198,7 @@ def test_a_callback_can_set_the_lr_and_a_resume_keeps_it(tmp_path):
     # plain SGD on (w-1)^2: w_{k+1} - 1 = (1 - 2 lr)(w_k - 1), from w_0 = 0
     assert m.w.item() == pytest.approx(1 - 0.8 ** 4 * 0.9 ** 4, abs=1e-6)
     ck = load_checkpoint(tmp_path / "checkpoints")
-    assert ck["scheduler"]["base_lrs"] == [0.05]
+    assert ck["schedulers"]["model"]["base_lrs"] == [0.05]
 
     class Stop:
         def on_step_end(self, trainer, logs):

@@ -33,6 +33,11 @@ PREVIOUS = "previous.pt"
 # by genlab before hashes were recorded) are read unchecked.
 MAGIC = b"GENLAB-CKPT-1\n"
 _TMP_PREFIXES = (f".{LAST}.", f".{PREVIOUS}.")
+# The layout of the training state inside a checkpoint. 2: optimizers, schedulers and
+# guards saved by name, the step's own state, the model config (the one loop with
+# pluggable steps). Checkpoints of format 1 (the separate GAN loop, unnamed optimizers)
+# are refused by ``check_state_format``.
+STATE_FORMAT = 2
 
 
 class CheckpointError(GenlabError, ValueError):
@@ -99,15 +104,11 @@ def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
 
 def clean_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove temporary files of genlab's own naming (``.last.pt.*.tmp``, ...) that a kill
-    during a write left behind; nothing else is touched. Returns what was removed."""
-    folder = Path(folder)
-    removed = []
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.is_file() and p.name.endswith(".tmp") and p.name.startswith(_TMP_PREFIXES):
-                p.unlink()
-                removed.append(p)
-    return removed
+    during a write left in the checkpoint folder; nothing else is touched. Returns what
+    was removed (``genlab.outputs.remove_temporaries``)."""
+    from ..outputs import remove_temporaries
+
+    return remove_temporaries(folder, _TMP_PREFIXES)
 
 
 def load_checkpoint(folder: str | Path, *, log: Any = None) -> dict[str, Any] | None:
@@ -138,6 +139,20 @@ def load_checkpoint(folder: str | Path, *, log: Any = None) -> dict[str, Any] | 
         raise CheckpointError("; ".join(errors) + ". Delete the checkpoints folder to restart "
                               "training from scratch")
     return None
+
+
+def check_state_format(state: dict[str, Any], folder: str | Path) -> None:
+    """Refuse a checkpoint whose training-state layout this genlab cannot resume.
+
+    Raises:
+        CheckpointError: written by an older training loop (one line saying what to do).
+    """
+    got = state.get("format", 1)
+    if got != STATE_FORMAT:
+        raise CheckpointError(
+            f"the checkpoint in {folder} was written by {'an older' if got < STATE_FORMAT else 'a newer'} "
+            f"genlab training loop (state format {got}, this genlab reads {STATE_FORMAT}) and cannot be "
+            "resumed: start a new run (its trained model, if saved, still loads)")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

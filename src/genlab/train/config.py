@@ -24,7 +24,11 @@ class TrainConfig(Config):
         lr: peak learning rate.
         momentum: SGD / RMSprop momentum.
         betas: Adam/AdamW betas.
-        weight_decay: L2 penalty (decoupled for AdamW).
+        weight_decay: L2 penalty (decoupled for AdamW) on the >= 2-D weights of linear,
+            convolutional, recurrent and attention layers only — no decay on biases, norm
+            layers or embeddings (nanoGPT's parameter groups) — unless ``decay_all``.
+        decay_all: apply ``weight_decay`` to every parameter instead (genlab's behaviour
+            before the groups).
         schedule: ``constant``, ``step`` (multiply by ``gamma`` every ``step_size``
             epochs) or ``cosine`` (to ``min_lr_ratio * lr`` at the end).
         warmup_steps: linear warm-up from 0 before the schedule.
@@ -56,6 +60,7 @@ class TrainConfig(Config):
     momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    decay_all: bool = False
     schedule: str = "constant"
     step_size: int = 10
     gamma: float = 0.1

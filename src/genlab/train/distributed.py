@@ -1,15 +1,20 @@
 """Data-parallel training under ``torchrun`` (one process per core, GPU or machine).
 
-``torchrun --nproc_per_node 2 -m genlab train vae --data fashion-mnist ...`` runs the same
-command in several processes; the trainer notices ``WORLD_SIZE > 1``, joins the process
-group (gloo on CPU, NCCL on CUDA), wraps the model in ``DistributedDataParallel`` and
-gives each process a disjoint slice of every batch, so the *global* batch and the
-hyperparameters mean the same as in a single process. Only rank 0 writes logs,
+``torchrun --nproc_per_node 2 -m genlab train vae --data fashion-mnist ...`` (or ``train
+gan``, any torch family) runs the same command in several processes; the trainer notices
+``WORLD_SIZE > 1``, joins the process group (gloo on CPU, NCCL on CUDA), starts every
+process from rank 0's weights, gives each process a contiguous slice of every global batch
+(``shard_rows``) and averages the gradients of each update over the processes before
+clipping and stepping (``average_gradients``), so the *global* batch and the
+hyperparameters mean the same as in a single process: with equal slices the weights equal
+one process's to float rounding (statistics over the batch — batch norm, minibatch std —
+are taken per process, as in ``DistributedDataParallel``). Only rank 0 writes logs,
 checkpoints, the model and the report. Across machines the run folder must be on a
 shared file system (rank 0 writes, every rank reads it on ``--resume``).
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -22,11 +27,23 @@ def rank_and_world() -> tuple[int, int]:
 
 
 def setup() -> tuple[int, int]:
-    """Join the process group if launched by torchrun; returns ``(rank, world_size)``."""
+    """Join the process group if launched by torchrun; returns ``(rank, world_size)``.
+
+    The group is joined once per process and left at exit (``_leave``): joining a second
+    time after leaving can read the first group's rendezvous keys and hang, so a process
+    that fits twice (two models in one script) keeps one group."""
     rank, world = rank_and_world()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(_leave)
     return rank, world
+
+
+def _leave() -> None:
+    """Destroy the process group at exit (a process that exits with a live gloo group can
+    abort)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_main() -> bool:
@@ -57,9 +74,49 @@ def mean_logs(logs: dict[str, float]) -> dict[str, float]:
     return dict(zip(keys, t.tolist()))
 
 
+def shard_rows(n: int, rank: int, world: int, group: int = 1) -> slice:
+    """This process's contiguous rows of a global batch of ``n`` rows, in whole groups of
+    ``group`` rows (PacGAN packs), the groups spread as evenly as possible; a batch with
+    fewer groups than processes gives each process one group (shared)."""
+    if world == 1:
+        return slice(0, n)
+    groups = max(n // group, 1)
+    if groups >= world:
+        base, extra = divmod(groups, world)
+        start = rank * base + min(rank, extra)
+        stop = start + base + (1 if rank < extra else 0)
+    else:
+        start = rank % groups
+        stop = start + 1
+    return slice(start * group, min(stop * group, n))
+
+
+def broadcast_module(module: torch.nn.Module) -> None:
+    """Give every process rank 0's parameters and buffers."""
+    if dist.is_initialized():
+        for t in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(t.data, 0)
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Average the gradients of ``params`` over the processes (one all-reduce of a flat
+    buffer). A parameter without a gradient counts as a zero gradient, so every process
+    reduces the same tensors."""
+    if not dist.is_initialized():
+        return
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    flat = torch._utils._flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, avg in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+        g.copy_(avg)
+
+
 def teardown() -> None:
-    """Leave the process group after a finished run: every rank waits for the others, then
-    the group is destroyed (a process that exits with a live gloo group can abort)."""
+    """End a finished run: every rank waits for the others (the group itself stays for a
+    later fit of this process and is destroyed at exit)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-        dist.destroy_process_group()

@@ -1,9 +1,11 @@
-"""The one gradient loop for every torch model whose ``forward(batch)`` returns its loss.
+"""The one training loop of every torch family; what one update is comes from a pluggable
+step (``genlab.train.steps``: the gradient step, the GAN family's adversarial step, ...).
 
 Reproducibility and resume: data order is a permutation drawn from a generator seeded by
 ``(seed, epoch)``; augmentation draws from a generator seeded by ``(seed, step)``; model
 randomness (dropout, reparameterisation noise) uses torch's global RNG, which is seeded at
-the start and saved in every checkpoint. A run killed at any moment and resumed from its
+the start and saved in every checkpoint; a step's own noise (a GAN's z) comes from a
+generator it seeds with ``(seed, step)``. A run killed at any moment and resumed from its
 last checkpoint therefore performs exactly the same floating-point operations as an
 uninterrupted run and ends with bit-identical weights on CPU.
 """
@@ -24,11 +26,13 @@ from .._threads import training_threads
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
 from . import distributed
-from .checkpoint import (checkpoint_step, clean_stale_temporaries, discard_newest, load_checkpoint,
-                         open_metrics_log, save_checkpoint)
+from .callbacks import bound_hooks
+from .checkpoint import (STATE_FORMAT, CheckpointError, check_state_format, checkpoint_step,
+                         clean_stale_temporaries, discard_newest, load_checkpoint, open_metrics_log,
+                         save_checkpoint)
 from .config import TrainConfig
 from .guard import ExplosionGuard, fitting, grads_finite
-from .schedule import make_optimizer, make_scheduler
+from .schedule import make_scheduler
 from .signals import install_stop_handlers
 
 METRICS_FILE = "metrics.jsonl"
@@ -58,12 +62,16 @@ def resume_changes(recorded: dict[str, Any], now: dict[str, Any], *, what: str) 
     return changed
 
 
-def _mix(*ints: int) -> int:
-    """A deterministic 63-bit seed from integers (no Python hash randomisation)."""
+def mix_seed(*ints: int) -> int:
+    """A deterministic 63-bit seed from integers (no Python hash randomisation): the seeds
+    of data order ``(seed, epoch)``, augmentation and step noise ``(seed, ..., step)``."""
     h = 1469598103934665603
     for i in ints:
         h = ((h ^ (i & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
     return h
+
+
+_mix = mix_seed  # the old private name
 
 
 def resolve_data(data: Any, val: Any, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
@@ -89,25 +97,80 @@ def resolve_data(data: Any, val: Any, cfg: TrainConfig) -> tuple[Dataset, Datase
     return train_ds, val_ds
 
 
-class Trainer:
-    """Trains a ``TorchGenerativeModel`` according to a ``TrainConfig``.
+def planned_steps(n_train: int, cfg: TrainConfig, batches_per_step: int = 1) -> int:
+    """Steps a fit of ``n_train`` examples under ``cfg`` takes when one step counts for
+    ``batches_per_step`` batches (a GAN's ``n_critic``): ``epochs`` passes, at least one
+    step, at most ``max_steps``."""
+    by_epochs = max(1, (math.ceil(n_train / cfg.batch_size) * cfg.epochs) // batches_per_step)
+    return by_epochs if cfg.max_steps is None else min(cfg.max_steps, by_epochs)
 
-    Attributes set during ``fit``: ``model``, ``step``, ``epoch``, ``run_dir``,
-    ``history`` (list of logged rows) and ``should_stop`` (a callback may set it).
+
+class Trainer:
+    """Trains a ``TorchGenerativeModel`` according to a ``TrainConfig``: the one loop of
+    every torch family. What one update is comes from a ``genlab.train.steps.Step`` —
+    the model's own (``model.training_step()``) unless ``step`` is given.
+
+    Attributes set during ``fit``: ``model``, ``training_step`` (the step object),
+    ``step`` (steps done), ``epoch``, ``total_steps``, ``run_dir``, ``history`` (logged
+    rows), ``optimizers`` / ``schedulers`` by name (``optimizer`` / ``scheduler``: the
+    primary ones), ``best_value`` / ``best_step`` (the monitored score, negated when
+    higher is better, and its step), ``rank`` / ``world``, and
+    ``should_stop`` (a callback may set it).
     """
 
-    def __init__(self, config: TrainConfig | dict | None = None):
-        self.optimizer = self.scheduler = None
+    def __init__(self, config: TrainConfig | dict | None = None, *, step: Any = None):
         self.config = TrainConfig.coerce(config)
+        self._given_step = self.training_step = step
+        self.optimizer = self.scheduler = None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
+        self.rank, self.world = 0, 1
+        self.run_dir: Path | None = None
+        self._log_file = self._tb = None
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ data
     def _batch(self, ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = {"x": ds.x[idx]}
         if ds.y is not None:
             batch["y"] = ds.y[idx]
         return batch
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        """The next global batch of the epoch's order (``(seed, epoch)``-seeded), augmented
+        with a generator seeded by ``(seed, step, draw)``; a step that takes several
+        batches calls this for all but its first."""
+        if self.batch_in_epoch >= self._spe:  # a step that takes several batches crossed an epoch end
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        if self._perm_epoch != self.epoch:
+            self._perm_epoch = self.epoch
+            self._perm = torch.randperm(len(self.train_data),
+                                        generator=torch.Generator().manual_seed(mix_seed(self.config.seed, self.epoch)))
+        bs, b = self.config.batch_size, self.batch_in_epoch
+        idx = self._perm[b * bs:(b + 1) * bs]
+        self.batch_in_epoch = b + 1
+        if self.batch_in_epoch == self._spe:
+            self._epoch_ended = self.epoch  # the epoch whose last batch this is
+        k = self._multiple
+        if len(idx) % k:  # whole groups only (PacGAN); a batch shorter than one group takes the first
+            idx = idx[:len(idx) - len(idx) % k] if len(idx) >= k else self._perm[:k]
+        batch = self._batch(self.train_data, idx)
+        if self._augment is not None:
+            draw = self._draws
+            g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
+            batch["x"] = self._augment(batch["x"], g)
+        self._draws += 1
+        return batch
+
+    def shard(self, value: Any, *, group: int = 1) -> Any:
+        """This process's contiguous rows of a global batch (a tensor, a dict of tensors or
+        ``None``), in whole groups of ``group`` rows; the value itself in one process."""
+        if self.world == 1 or value is None:
+            return value
+        if isinstance(value, dict):
+            return {k: self.shard(v, group=group) for k, v in value.items()}
+        return value[distributed.shard_rows(len(value), self.rank, self.world, group)]
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, ds: Dataset) -> dict[str, float]:
@@ -124,6 +187,40 @@ class Trainer:
         model.train()
         return {k: v / len(ds) for k, v in sums.items()}
 
+    # ------------------------------------------------------------------ primitives for steps
+    def check(self, loss: torch.Tensor, what: str = "loss") -> None:
+        """Stop the run (``TrainingDivergedError``) if ``loss`` is not finite on some
+        process, or explodes against the recent history of ``what`` (``ExplosionGuard``)."""
+        v = loss.detach()
+        finite = distributed.all_finite(v) if self.world > 1 else bool(torch.isfinite(v))
+        value = float(v)
+        if not finite:
+            self._diverged(value, what)
+        guard = self.guards.get(what)
+        if guard is None:
+            guard = self.guards[what] = ExplosionGuard()
+        if guard.explodes(value):
+            self._diverged(value, what, exploded=guard.threshold())
+
+    def update(self, name: str, loss: torch.Tensor, *, what: str = "") -> None:
+        """One step of optimizer ``name`` on ``loss``: zero its gradients, back-propagate,
+        average the gradients over processes, clip them to ``grad_clip`` (or check they are
+        finite: ``what`` names them in the error, e.g. "generator"), step."""
+        opt, params = self.optimizers[name], self._params[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            distributed.average_gradients(params)
+        label = f"{what} gradient" if what else "gradient"
+        if self.config.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            if not torch.isfinite(norm):
+                self._diverged(float(norm), what=f"{label} norm")
+        elif not grads_finite(params):
+            self._diverged(float("nan"), what=label)
+        opt.step()
+
+    # ------------------------------------------------------------------ logging
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self._log_file is not None:
@@ -137,16 +234,79 @@ class Trainer:
                 if isinstance(v, float) and k not in ("time", "epoch"):
                     self._tb.add_scalar(f"{row['split']}/{k}", v, row["step"])
 
-    def _state(self, model, opt, sched, best_state) -> dict[str, Any]:
+    def _open_logs(self, resumed: bool) -> None:
+        cfg = self.config
+        if self.run_dir is None or self.rank != 0:
+            return
+        self._log_file, kept = open_metrics_log(self.run_dir / METRICS_FILE, self.step if resumed else None)
+        if resumed:
+            self.history = kept
+        if cfg.tensorboard is not False:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            except ImportError:
+                if cfg.tensorboard:
+                    warnings.warn("tensorboard=True but the tensorboard package is not "
+                                  "installed (pip install tensorboard); logging to "
+                                  "metrics.jsonl only", RuntimeWarning, stacklevel=4)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for fn in self._hooks[hook]:
+            fn(self, *args)
+
+    # ------------------------------------------------------------------ state
+    def _signature(self, model: Any) -> str:
+        return json.dumps({"train": self.config.to_dict(), "model": model.config.to_dict()}, sort_keys=True)
+
+    def _state(self, model: Any) -> dict[str, Any]:
         return {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "best_value": self.best_value, "best_step": self.best_step,
-            "bad_evals": self.bad_evals, "best_state": best_state or {},
-            "stopped_early": self.stopped_early, "guard": self.guard.state_dict(),
-            "config": json.dumps(self.config.to_dict(), sort_keys=True),
+            "format": STATE_FORMAT, "model": model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "base_lrs": dict(self._base_lrs), "step_state": self.training_step.state_dict(),
+            "rng": torch.get_rng_state(), "step": self.step, "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch, "best_value": self.best_value, "best_step": self.best_step,
+            "bad_evals": self.bad_evals, "best_state": self._best_state or {},
+            "stopped_early": self.stopped_early,
+            "guards": {k: g.state_dict() for k, g in self.guards.items()},
+            "config": self._signature(model),
         }
+
+    def _restore(self, model: Any, ckpt: dict[str, Any], ckpt_dir: Path) -> None:
+        check_state_format(ckpt, ckpt_dir)
+        recorded = json.loads(ckpt["config"])
+        free = type(model).resumable_config_fields  # e.g. a GAN's lr_g / lr_d
+        now_model = json.loads(json.dumps(model.config.to_dict()))
+        differ = sorted(k for k in set(recorded["model"]) | set(now_model)
+                        if k not in free and recorded["model"].get(k) != now_model.get(k))
+        if differ:
+            k = differ[0]
+            raise ValueError(f"cannot resume {self.run_dir}: its checkpoint was made with another model "
+                             f"configuration ({k}={recorded['model'].get(k)!r}, now {now_model.get(k)!r}); "
+                             "start a new run to change it")
+        self.resume_changes = resume_changes(recorded["train"], self.config.to_dict(), what=str(self.run_dir))
+        self.resume_changes.update({k: [recorded["model"].get(k), now_model[k]] for k in free
+                                    if recorded["model"].get(k) != now_model.get(k)})
+        if set(ckpt["optimizers"]) != set(self.optimizers):
+            raise CheckpointError(f"the checkpoint in {ckpt_dir} holds optimizers {sorted(ckpt['optimizers'])}, "
+                                  f"this model trains {sorted(self.optimizers)}: start a new run")
+        model.load_state_dict(ckpt["model"])
+        for k in self.optimizers:
+            self.optimizers[k].load_state_dict(ckpt["optimizers"][k])
+            self.schedulers[k].load_state_dict(ckpt["schedulers"][k])
+            if ckpt["base_lrs"].get(k) != self._base_lrs[k]:  # a new configured rate from this step on
+                set_base_lr(self.optimizers[k], self.schedulers[k], self._base_lrs[k])
+        self.training_step.load_state_dict(ckpt["step_state"])
+        for k, values in ckpt["guards"].items():
+            self.guards[k] = ExplosionGuard()
+            self.guards[k].load_state_dict(values)
+        torch.set_rng_state(ckpt["rng"])
+        self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
+        self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
+        self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
+        self._best_state = ckpt["best_state"] or None
 
     # ------------------------------------------------------------------ the loop
     def fit(self, model: Any, data: Any, *, val: Any = None, run_dir: str | Path | None = None,
@@ -158,10 +318,14 @@ class Trainer:
     def _fit(self, model: Any, data: Any, *, val: Any, run_dir: str | Path | None, resume: bool,
              callbacks: list | None) -> Any:
         cfg = self.config
+        step = self._given_step if self._given_step is not None else model.training_step()  # fresh per fit
+        self.training_step = step
+        step.check(cfg, model)  # refuse what this kind of update cannot honour, before any work
         rank, world = distributed.setup()
         self.rank, self.world = rank, world
         main = rank == 0
         train_ds, val_ds = resolve_data(data, val, cfg)
+        self.train_data, self.val_data = train_ds, val_ds
         self.run_dir = Path(run_dir) if run_dir is not None else None
         ckpt_dir = self.run_dir / CHECKPOINT_DIR if self.run_dir else None
         if ckpt_dir is not None and main:
@@ -182,207 +346,187 @@ class Trainer:
                 f"{model.config.num_classes}) but the data has no labels"
             )
         model.train()
-        self.model, self.callbacks = model, list(callbacks or [])
-        augment = None
+        self.model = model
+        self._hooks = bound_hooks([step, *(callbacks or [])])  # the step's hooks run first
+        self._augment = None
         if cfg.augment:
             from ..data.augment import parse_augment
 
-            augment = parse_augment(cfg.augment)
+            self._augment = parse_augment(cfg.augment)
 
-        n, bs = len(train_ds), cfg.batch_size
-        spe = math.ceil(n / bs)
-        total = spe * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, spe * cfg.epochs)
-        opt = make_optimizer(model.parameters(), cfg)
-        sched = make_scheduler(opt, cfg, spe, total)
+        self.optimizers = dict(step.configure(self, model))
+        if not self.optimizers:
+            raise ValueError(f"{type(step).__name__}.configure returned no optimizers")
+        self._params = {k: [p for g in o.param_groups for p in g["params"]] for k, o in self.optimizers.items()}
+        self._base_lrs = {k: float(o.defaults["lr"]) for k, o in self.optimizers.items()}
+        self._multiple = max(1, int(step.batch_multiple))
+        bps = max(1, int(step.batches_per_step))
+        self._spe = math.ceil(len(train_ds) / cfg.batch_size)
+        total = self.total_steps = planned_steps(len(train_ds), cfg, bps)
+        self.schedulers = {k: make_scheduler(o, cfg, max(1, self._spe // bps), total)
+                           for k, o in self.optimizers.items()}
+        self.optimizer, self.scheduler = next(iter(self.optimizers.values())), next(iter(self.schedulers.values()))
         self.step = self.epoch = self.batch_in_epoch = 0
         self.best_value, self.best_step, self.bad_evals = math.inf, -1, 0
         self.stopped_early = False
-        self.guard = ExplosionGuard()
+        self.guards: dict[str, ExplosionGuard] = {}
         self.resume_changes: dict[str, list[Any]] = {}
-        best_state: dict[str, torch.Tensor] | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._perm_epoch, self._perm = -1, None
         if resume and ckpt is None and ckpt_dir is not None and main and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
-            recorded = json.loads(ckpt["config"])
-            self.resume_changes = resume_changes(recorded, cfg.to_dict(), what=str(self.run_dir))
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
-            self.guard.load_state_dict(ckpt.get("guard"))
-            torch.set_rng_state(ckpt["rng"])
-            self.step, self.epoch = ckpt["step"], ckpt["epoch"]
-            self.batch_in_epoch = ckpt["batch_in_epoch"]
-            self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
-            self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
-            best_state = ckpt["best_state"] or None
-        self.optimizer, self.scheduler = opt, sched  # callbacks may read or steer the lr (see set_lr)
-        if "lr" in self.resume_changes:  # a new base lr after, e.g., a divergence
-            self.set_lr(cfg.lr)
-
+            self._restore(model, ckpt, ckpt_dir)
+        if world > 1:  # every rank starts from rank 0's weights
+            distributed.broadcast_module(model)
         self._log_file = self._tb = None
-        net = model
-        if world > 1:  # every rank starts from rank 0's weights (DDP broadcasts them)
-            net = torch.nn.parallel.DistributedDataParallel(model)
-        if self.run_dir is not None and main:
-            self._log_file, kept = open_metrics_log(self.run_dir / METRICS_FILE,
-                                                    None if ckpt is None else self.step)
-            if ckpt is not None:
-                self.history = kept
-            if cfg.tensorboard is not False:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-
-                    self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-                except ImportError:
-                    if cfg.tensorboard:
-                        warnings.warn("tensorboard=True but the tensorboard package is not "
-                                      "installed (pip install tensorboard); logging to "
-                                      "metrics.jsonl only", RuntimeWarning, stacklevel=3)
+        self._open_logs(ckpt is not None)
 
         def checkpoint() -> None:
             if ckpt_dir is not None and main:
-                save_checkpoint(ckpt_dir, self._state(model, opt, sched, best_state))
+                save_checkpoint(ckpt_dir, self._state(model))
 
         from ..progress import Progress
 
         # on a terminal a bar; in a log a line every 10 s (progress=False: nothing)
         bar = Progress(total, f"train {getattr(model, 'model_type', '')}", "step", initial=self.step,
                        enabled=main and cfg.progress is not False)
-        t0 = time.time()
+        keep_best = step.keep_best(cfg)
+        t0, first = time.time(), True
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
+            self._call("on_fit_start")
             while self.step < total and not self.stopped_early and not self.should_stop:
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
-                for b in range(self.batch_in_epoch, spe):
-                    if self.step >= total or self.should_stop:
-                        break
-                    idx = perm[b * bs:(b + 1) * bs]
+                if world > 1:  # randomness of a step is a function of (seed, step, rank): a resume replays it
+                    torch.manual_seed(mix_seed(cfg.seed, self.step, rank))
+                self._epoch_ended, self._draws = None, 0
+                logs = step.run(self, self.next_batch())
+                self.step += 1
+                if first:  # a step may leave an optimizer unused at first: torch warns of a skipped rate, wrongly
+                    first = False
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step",
+                                                category=UserWarning)
+                        for sched in self.schedulers.values():
+                            sched.step()
+                else:
+                    for sched in self.schedulers.values():
+                        sched.step()
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == total:
                     if world > 1:
-                        # each rank takes a slice of the global batch; its randomness is a
-                        # function of (seed, step, rank), so a resumed run replays it
-                        idx = idx[rank::world] if len(idx) >= world else idx[rank % len(idx):][:1]
-                        torch.manual_seed(_mix(cfg.seed, self.step, rank))
-                    batch = self._batch(train_ds, idx)
-                    if augment is not None:
-                        g = torch.Generator().manual_seed(_mix(cfg.seed, 7919, self.step, rank))
-                        batch["x"] = augment(batch["x"], g)
-                    out = net(batch)
-                    loss = out["loss"]
-                    if not (distributed.all_finite(loss.detach()) if world > 1 else torch.isfinite(loss)):
-                        self._diverged(float(loss.detach()))
-                    if self.guard.explodes(float(loss.detach())):
-                        self._diverged(float(loss.detach()), exploded=self.guard.threshold())
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                        if not torch.isfinite(norm):
-                            self._diverged(float(norm), what="gradient norm")
-                    elif not grads_finite(model.parameters()):
-                        self._diverged(float("nan"), what="gradient")
-                    opt.step()
-                    sched.step()
-                    self.step += 1
-                    self.batch_in_epoch = b + 1
-                    logs = {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.dim() == 0}
-                    bar.update(1)
-                    if self.step % cfg.log_every == 0 or self.step == total:
-                        if world > 1:
-                            logs = distributed.mean_logs(logs)
-                        bar.set_postfix(loss=f"{logs['loss']:.4f}")
-                        self._log({"split": "train", "step": self.step, "epoch": self.epoch,
-                                   "lr": sched.get_last_lr()[0], **logs,
-                                   "time": round(time.time() - t0, 3)})
-                    for cb in self.callbacks:
-                        if hasattr(cb, "on_step_end"):
-                            cb.on_step_end(self, logs)
-                    epoch_done = self.batch_in_epoch == spe
-                    if epoch_done or self.step == total:
-                        best_state = self._end_of_epoch(model, val_ds, best_state, epoch_done, total)
-                    if epoch_done:
-                        self.epoch += 1
-                        self.batch_in_epoch = 0
-                    if (epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals
-                            or self.should_stop):  # a callback's stop (e.g. a time budget) keeps its step too
-                        checkpoint()
-                    if stop_signals:
-                        where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
-                        raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
-                    if self.stopped_early:
-                        break
+                        logs = distributed.mean_logs(logs)
+                    bar.set_postfix(**{k: f"{logs[k]:.4f}" for k in step.progress_keys if k in logs})
+                    self._log({"split": "train", "step": self.step, "epoch": self.epoch,
+                               "lr": self.scheduler.get_last_lr()[0], **logs,
+                               "time": round(time.time() - t0, 3)})
+                self._call("on_step_end", logs)
+                ended, row = self._epoch_ended, None
+                epoch_done = ended is not None
+                if val_ds is not None and step.should_validate(self, epoch_end=epoch_done):
+                    row = self._validate(model, val_ds, keep_best)
+                if epoch_done:
+                    self._call("on_epoch_end", row or {"split": "epoch", "step": self.step, "epoch": ended})
+                    if self.batch_in_epoch >= self._spe:
+                        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                if (epoch_done or self.step % cfg.checkpoint_every == 0 or self.step == total or stop_signals
+                        or self.should_stop):  # a callback's stop (e.g. a time budget) keeps its step too
+                    checkpoint()
+                if stop_signals:
+                    where = f" (checkpoint in {ckpt_dir})" if ckpt_dir else ""
+                    raise KeyboardInterrupt(f"stopped by signal {stop_signals[0]} at step {self.step}{where}")
+            if keep_best and self._best_state is not None and self.best_step != self.step:
+                model.load_state_dict(self._best_state)
+                self._log({"split": "event", "step": self.step, "epoch": self.epoch,
+                           "event": "restored_best", "best_step": self.best_step})
         finally:
             restore_signals()
             bar.close()
             if self._log_file is not None:
                 self._log_file.close()
+                self._log_file = None
             if self._tb is not None:
                 self._tb.close()
+                self._tb = None
 
-        if cfg.patience is not None and best_state is not None:
-            model.load_state_dict(best_state)
         if world > 1:
             distributed.teardown()
         model.eval()
         model.on_fit_end(train_ds)
         model.fitted = True
+        self._call("on_fit_end")
         return model
 
-    def set_lr(self, lr: float) -> None:
-        """Change the base learning rate from now on (a callback may anneal it by wall clock).
-
-        The schedule's factor still applies on top (``lr x factor(step)``); the new base is
-        part of the scheduler state, so a resumed run keeps it.
-        """
-        if self.scheduler is None:
-            raise RuntimeError("set_lr works only while fit() runs (from a callback)")
-        set_base_lr(self.optimizer, self.scheduler, lr)
-
-    def _end_of_epoch(self, model, val_ds, best_state, epoch_done: bool, total: int):
+    def _validate(self, model: Any, val_ds: Dataset, keep_best: bool) -> dict[str, Any] | None:
+        """Score the validation data (the step decides how), log it, track the best score
+        and stop early after ``patience`` validations without an improvement."""
         cfg = self.config
-        if val_ds is None:
-            return best_state
-        if (self.epoch + 1) % cfg.eval_every != 0 and self.step != total:
-            return best_state
         if self.world > 1:  # identical validation noise on every rank -> identical decisions
-            torch.manual_seed(_mix(cfg.seed, self.step, 99991))
-        scores = self.evaluate(model, val_ds)
-        row = {"split": "val", "step": self.step, "epoch": self.epoch,
-               **{f"val_{k}": v for k, v in scores.items()}}
+            torch.manual_seed(mix_seed(cfg.seed, self.step, 99991))
+        scores = self.training_step.validate(self, val_ds)
+        if scores is None:
+            return None
+        row = {"split": "val", "step": self.step, "epoch": self.epoch, **scores}
         self._log(row)
-        for cb in self.callbacks:
-            if hasattr(cb, "on_epoch_end"):
-                cb.on_epoch_end(self, row)
-        if cfg.monitor not in row:
-            raise ValueError(f"monitor {cfg.monitor!r} is not logged; choose one of "
+        self._call("on_validation_end", row)
+        key, higher = self.training_step.monitor(self)
+        if key not in row:
+            raise ValueError(f"monitor {key!r} is not logged; choose one of "
                              f"{sorted(k for k in row if k.startswith('val_'))}")
-        value = row[cfg.monitor]
+        value = -row[key] if higher else row[key]
         if value < self.best_value - cfg.min_delta:
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
-            if cfg.patience is not None:
-                best_state = copy.deepcopy(model.state_dict())
+            if keep_best:
+                self._best_state = copy.deepcopy(model.state_dict())
         else:
             self.bad_evals += 1
             if cfg.patience is not None and self.bad_evals >= cfg.patience:
                 self.stopped_early = True
                 self._log({"split": "event", "step": self.step, "epoch": self.epoch,
                            "event": "early_stop", "best_step": self.best_step,
-                           f"best_{cfg.monitor}": self.best_value})
-        return best_state
+                           f"best_{key}": -self.best_value if higher else self.best_value})
+        return row
+
+    def set_lr(self, lr: float, *, name: str | None = None) -> None:
+        """Change the base learning rate from now on (a callback may anneal it by wall clock).
+
+        The schedule's factor still applies on top (``lr x factor(step)``); the new base is
+        part of the scheduler state, so a resumed run keeps it. With several optimizers
+        (a GAN's generator and discriminator) ``lr`` is the new base of the primary one
+        (the generator) and every other base is scaled by the same factor, keeping their
+        ratio (TTUR): ``lr_g=2e-4, lr_d=4e-4`` and ``set_lr(1e-4)`` give ``1e-4, 2e-4``.
+        ``name`` sets that optimizer's base alone.
+        """
+        if not self.schedulers:
+            raise RuntimeError("set_lr works only while fit() runs (from a callback)")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if name is not None:
+            if name not in self.optimizers:
+                raise ValueError(f"no optimizer {name!r}; this step has {sorted(self.optimizers)}")
+            set_base_lr(self.optimizers[name], self.schedulers[name], lr)
+            return
+        first = next(iter(self._base_lrs.values()))
+        for k, base in self._base_lrs.items():
+            set_base_lr(self.optimizers[k], self.schedulers[k], lr if base == first else lr * (base / first))
 
     def _diverged(self, value: float, what: str = "loss", exploded: float | None = None) -> None:
+        """Log the divergence, keep a checkpoint that predates it and raise one line that
+        says what failed where, and what to try (the step's rates and remedies)."""
         self._log({"split": "event", "step": self.step + 1, "epoch": self.epoch,
                    "event": "diverged", "what": what, "value": str(value)})
         keep = keep_good_checkpoint(self.run_dir, self.step)
         became = (f"exploded to {value:.4g} (its recent level allows up to {exploded:.4g})"
                   if exploded is not None else f"became {value}")
+        step = self.training_step
+        rates = {step.lr_flags.get(k, f"lr ({k})"): s.base_lrs[0] for k, s in self.schedulers.items()}
+        now = ", ".join(f"{flag}={r:g}" for flag, r in rates.items())
+        again = (f"; resume with `genlab train --resume --out {self.run_dir} "
+                 + " ".join(f"--{flag} {r / 10:g}" for flag, r in rates.items()) + "`") if keep else ""
         raise TrainingDivergedError(
-            f"the {what} {became} at step {self.step + 1} (epoch {self.epoch}).{keep} Try a "
-            f"lower learning rate (now {self.config.lr:g})"
-            + (f" — resume with `genlab train --resume --out {self.run_dir} --lr {self.config.lr / 10:g}`"
-               if keep else "")
-            + ", gradient clipping (--grad_clip=1.0), a smaller beta/batch, or check the data "
-            "for extreme values."
-        )
+            f"the {what} {became} at step {self.step + 1} (epoch {self.epoch}).{keep} Try "
+            f"{'lower learning rates' if len(rates) > 1 else 'a lower learning rate'} (now {now}{again}), "
+            f"{step.remedies(self.model)}, or check the data for extreme values.")
 
 
 def set_base_lr(opt: torch.optim.Optimizer, sched: Any, lr: float) -> None:

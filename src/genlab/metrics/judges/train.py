@@ -1,13 +1,18 @@
 """Training and evaluating CNN judges on labelled image data.
 
-The loop is small and deterministic on CPU: weights are initialised and dropout is drawn
-under ``torch.manual_seed(seed)`` (inside ``torch.random.fork_rng``, so the caller's
-global RNG is left as it was), the data order of epoch ``e`` comes from a generator
-seeded by ``(seed, e)`` and augmentation from its own seeded generator. The same data,
-settings, seed and thread count give bit-identical weights.
+A judge trains through genlab's one ``Trainer`` (``JudgeClassifier`` wraps the CNN as a
+model whose ``forward`` returns the cross-entropy loss and the accuracy, trained by the
+default gradient step): AdamW with nanoGPT's weight-decay groups, linear warm-up and
+cosine decay to 0, augmentation, per-epoch validation. Deterministic on CPU: weights are
+initialised and dropout is drawn under ``torch.manual_seed(seed)`` (inside
+``torch.random.fork_rng``, so the caller's global RNG is left as it was), the data order
+of epoch ``e`` comes from a generator seeded by ``(seed, e)`` and augmentation from one
+seeded by ``(seed, step)``. The same data, settings, seed and thread count give
+bit-identical weights.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -19,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from ... import __version__
+from ...base import Config, TorchGenerativeModel
 from ...data.dataset import Dataset, as_dataset
+from ...train import Callback, TrainConfig, Trainer
 from .net import CNNJudge, default_architecture, save_judge, weights_fingerprint
 
 # The recipes of the shipped judges (scripts/train_judges.py trains them).
@@ -77,12 +84,83 @@ def _num_classes(splits: dict[str, Dataset]) -> tuple[int, list[str]]:
     return len(classes), classes
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up to 1, then cosine decay to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+@dataclasses.dataclass(frozen=True)
+class JudgeClassifierConfig(Config):
+    """The trainable judge's config: only the image shape (the architecture is given to
+    ``JudgeClassifier``)."""
+
+    data_shape: tuple[int, ...] | None = None
+
+
+class JudgeClassifier(TorchGenerativeModel):
+    """A CNN judge as a model the ``Trainer`` trains with its default gradient step:
+    ``forward(batch)`` returns the cross-entropy ``loss`` of the class logits and the
+    accuracy ``acc``. The CNN is built (under the trainer's seed) at the first ``fit``.
+
+    Args:
+        architecture: a ``default_architecture`` dict.
+        name: the judge's name; ``classes``: its class names.
+    """
+
+    model_type = "judge"
+    config_class = JudgeClassifierConfig
+
+    def __init__(self, architecture: dict[str, Any], *, name: str, classes: list[str]):
+        super().__init__(JudgeClassifierConfig())
+        self._spec = (architecture, name, classes)
+
+    def build(self) -> None:
+        arch, name, classes = self._spec
+        self.judge = CNNJudge(arch, name=name, feature_space="pending", classes=classes)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch["x"], batch["y"]
+        net = self.judge.net
+        if self.training and len(x) < 2:  # batch norm cannot take statistics of one image: use its running ones
+            norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+            for m in norms:
+                m.eval()
+            try:
+                logits = net(x)
+            finally:
+                for m in norms:
+                    m.train()
+        else:
+            logits = net(x)
+        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+
+
+class _EpochHistory(Callback):
+    """Per-epoch rows of a judge's training: example-weighted train loss and accuracy,
+    validation accuracy, wall seconds; and the thread count the fit ran with."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.threads = torch.get_num_threads()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss = self.correct = self.seen = 0.0
+        self.t0 = time.perf_counter()
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.threads = torch.get_num_threads()
+        self._reset()
+
+    def on_step_end(self, trainer: Any, logs: dict[str, float]) -> None:
+        bs = trainer.config.batch_size
+        rows = min(bs, len(trainer.train_data) - (trainer.batch_in_epoch - 1) * bs)
+        self.loss += logs["loss"] * rows
+        self.correct += logs["acc"] * rows
+        self.seen += rows
+
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        seen = max(self.seen, 1)
+        self.rows.append({"epoch": trainer.epoch + 1, "loss": round(self.loss / seen, 5),
+                          "train_acc": round(self.correct / seen, 5),
+                          "val_acc": round(row.get("val_acc", math.nan), 5),
+                          "seconds": round(time.perf_counter() - self.t0, 2)})
+        self._reset()
 
 
 def evaluate_judge(judge: CNNJudge, data: Dataset, batch_size: int = 500) -> float:
@@ -113,15 +191,16 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
         lr: peak AdamW learning rate (linear warm-up, cosine decay to 0).
         weight_decay: AdamW weight decay on conv/linear weights.
         seed: initialisation, dropout, data order and augmentation seed.
-        threads: torch CPU threads for the run (restored afterwards); ``None`` keeps the
-            current setting. Bit-identical results need the same thread count.
+        threads: torch CPU threads for the run (restored afterwards); ``None``: the
+            trainer's choice (1 for a judge-sized model, see ``TrainConfig.threads``).
+            Bit-identical results need the same thread count.
         augment: ``genlab.data.parse_augment`` spec, e.g. ``"shift:2,flip"``, or None.
         architecture: overrides of ``default_architecture`` fields.
         data_options: options for ``genlab.data.load_splits`` (``size``, ``channels``, ...).
         feature_space: the feature-space label (default ``"judge:<name>@<first 8 hex
             digits of the weights' SHA-256>"``, so two different judges never share one).
         command: the command line to record as the way to reproduce this judge.
-        progress: show a progress bar over epochs.
+        progress: show the trainer's progress (a bar on a terminal, a line every 10 s in a log).
 
     Returns:
         ``(judge, report)``: the judge in eval mode and its JSON record (sizes,
@@ -130,14 +209,11 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
     Raises:
         ValueError: unlabelled or non-image data, fewer than 2 classes, bad settings.
     """
-    from ...data.augment import parse_augment
-
     for key, v in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{key} must be a positive integer, got {v!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
-    aug = parse_augment(augment)
     data_name, splits = _as_splits(data, data_options)
     name = name or data_name
     k, classes = _num_classes(splits)
@@ -146,74 +222,21 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
         raise ValueError(f"{data_name!r}: need at least 2 training images, got {len(train)}")
     arch = default_architecture(train.shape, k, **(architecture or {}))
 
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        from ..._threads import set_threads
-
-        set_threads(threads)  # refuses < 1 and more than the machine can run
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    warmup = min(max(1, epochs * steps_per_epoch // 20), 500)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=lr,
+                      weight_decay=weight_decay, schedule="cosine", warmup_steps=warmup,
+                      min_lr_ratio=0.0, seed=seed, threads=threads, augment=augment,
+                      val_fraction=0.0, progress=progress, tensorboard=False)
     start = time.perf_counter()
-    history: list[dict[str, Any]] = []
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            judge = CNNJudge(arch, name=name, feature_space="pending", classes=classes)
-            net = judge.net
-            decay = [p for p in net.parameters() if p.dim() > 1]
-            rest = [p for p in net.parameters() if p.dim() <= 1]
-            opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                     {"params": rest, "weight_decay": 0.0}], lr=lr)
-            x, y = train.x, train.y
-            n = len(x)
-            steps_per_epoch = math.ceil(n / batch_size)
-            total = epochs * steps_per_epoch
-            warmup = min(max(1, total // 20), 500)
-            aug_gen = torch.Generator().manual_seed(seed * 2 + 1)
-            epoch_iter = range(epochs)
-            if progress:
-                from tqdm.auto import tqdm
-
-                epoch_iter = tqdm(epoch_iter, desc=f"judge {name}", unit="epoch")
-            step = 0
-            for epoch in epoch_iter:
-                net.train()
-                order = torch.randperm(n, generator=torch.Generator().manual_seed(
-                    seed * 1_000_003 + epoch))
-                loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
-                for b in range(steps_per_epoch):
-                    idx = order[b * batch_size:(b + 1) * batch_size]
-                    if len(idx) < 2:  # BatchNorm needs 2+ images
-                        step += 1
-                        continue
-                    xb, yb = x[idx], y[idx]
-                    if aug is not None:
-                        xb = aug(xb, aug_gen)
-                    for group in opt.param_groups:
-                        group["lr"] = lr * _lr_factor(step, total, warmup)
-                    logits = net(xb)
-                    loss = F.cross_entropy(logits, yb)
-                    if not torch.isfinite(loss):
-                        raise RuntimeError(f"judge training diverged at step {step} (loss "
-                                           f"{float(loss)}); lower lr (now {lr})")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    step += 1
-                    loss_sum += float(loss.detach()) * len(idx)
-                    correct += int((logits.argmax(1) == yb).sum())
-                    seen += len(idx)
-                row = {"epoch": epoch + 1, "loss": round(loss_sum / max(seen, 1), 5),
-                       "train_acc": round(correct / max(seen, 1), 5),
-                       "val_acc": round(evaluate_judge(judge, splits["val"]), 5),
-                       "seconds": round(time.perf_counter() - t0, 2)}
-                history.append(row)
-                if progress:
-                    epoch_iter.set_postfix(loss=row["loss"], val_acc=row["val_acc"])
-        judge.eval()
-        judge.requires_grad_(False)
-        test_acc = evaluate_judge(judge, splits["test"])
-        used_threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old_threads)
+    model = JudgeClassifier(arch, name=name, classes=classes)
+    record = _EpochHistory()
+    with torch.random.fork_rng(devices=[]):  # the trainer seeds torch's RNG: leave the caller's as it was
+        Trainer(cfg).fit(model, train, val=splits["val"], callbacks=[record])
+    judge, history, used_threads = model.judge, record.rows, record.threads
+    judge.eval()
+    judge.requires_grad_(False)
+    test_acc = evaluate_judge(judge, splits["test"])
     wall = time.perf_counter() - start
     judge.feature_space = feature_space or f"judge:{name}@{weights_fingerprint(judge)[:8]}"
     if command is None:

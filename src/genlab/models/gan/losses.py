@@ -51,8 +51,15 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
+def penalty_weights(n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The mixing weights ``eps ~ U(0, 1)`` of ``gradient_penalty`` for ``n`` examples of
+    ``dim`` dimensions, shaped ``(n, 1, ...)`` (drawn up front when a step shards a batch)."""
+    return torch.rand(n, *([1] * (dim - 1)), generator=generator)
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                     fake: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+                     fake: torch.Tensor, *, generator: torch.Generator | None = None,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` at random interpolates
     ``x_hat = eps * real + (1 - eps) * fake``, ``eps ~ U(0, 1)`` per example
     (Gulrajani et al. 2017, Algorithm 1).
@@ -62,10 +69,12 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
             then on the gradient of each packed output w.r.t. its packed inputs).
         real, fake: ``(B, ...)`` examples (``fake`` detached from G).
         generator: draws ``eps`` (seeded for reproducible training).
+        eps: the mixing weights ``(B, 1, ...)`` instead (``penalty_weights``).
     Returns:
         a scalar, differentiable w.r.t. the critic's parameters.
     """
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator)
+    if eps is None:
+        eps = penalty_weights(real.shape[0], real.dim(), generator)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

@@ -1,6 +1,6 @@
 """Generative adversarial networks: DCGAN / MLP GAN with the five classic losses, spectral
 norm, conditional GAN (projection D + conditional batch norm), EMA generator, minibatch
-std and PacGAN packing. Training is ``train.AdversarialTrainer``."""
+std and PacGAN packing. Training is the one ``Trainer`` with ``train.AdversarialStep``."""
 from __future__ import annotations
 
 import copy
@@ -36,11 +36,20 @@ class AdversarialModel(TorchGenerativeModel):
     resumable_config_fields = ("lr_g", "lr_d")  # a lower rate after a divergence
 
     def planned_steps(self, n_train: int, train: Any) -> int:
-        """Generator steps of a fit: one per ``n_critic`` batches (see ``AdversarialTrainer``)."""
-        import math
+        """Generator steps of a fit: one per ``n_critic`` batches, plus one for a generator
+        that sees data (``g_needs_data``; see ``AdversarialStep``)."""
+        from ...train.trainer import planned_steps
 
-        by_epochs = max(1, (math.ceil(n_train / train.batch_size) * train.epochs) // self.config.n_critic)
-        return by_epochs if train.max_steps is None else min(train.max_steps, by_epochs)
+        return planned_steps(n_train, train, self.config.n_critic + (1 if self.g_needs_data else 0))
+
+    def training_step(self) -> Any:
+        """The adversarial step (``genlab.models.gan.train.AdversarialStep``): ``n_critic``
+        discriminator updates and one generator update per step, TTUR rates, EMA, sample
+        grids every ``sample_every`` steps and validation (FID / PSNR on ``val``) every
+        ``val_every`` steps with the best weights kept — resumable bit for bit."""
+        from .train import AdversarialStep
+
+        return AdversarialStep()
 
     def _make_ema(self) -> None:
         # a submodule, so the averaged weights live in the state_dict and in model.safetensors
@@ -53,39 +62,31 @@ class AdversarialModel(TorchGenerativeModel):
         """The generator used for sampling: the EMA copy when enabled."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
-            resume: bool = False, callbacks: list | None = None) -> "AdversarialModel":
-        """Train with ``AdversarialTrainer`` (two optimizers, n_critic, EMA, sample grids,
-        periodic validation; resumable bit for bit).
-
-        Args:
-            data: a ``Dataset``, a dataset name, a path, or an array/tensor.
-            train: a ``TrainConfig`` or a dict of its fields.
-            val: validation data (for FID / PSNR every ``val_every`` steps).
-            run_dir: folder for checkpoints, ``metrics.jsonl``, ``samples/`` and ``figures/``.
-            resume: continue from ``run_dir``'s last checkpoint.
-            callbacks: objects with an optional ``on_step_end(trainer, logs)``.
-        Returns:
-            self
-        """
-        from .train import AdversarialTrainer
-
-        AdversarialTrainer(train).fit(self, data, val=val, run_dir=run_dir, resume=resume,
-                                      callbacks=callbacks)
-        return self
-
     def prepare_fit(self, train_ds: Dataset, seed: int) -> None:
         """Hook before the loop (e.g. keep a few inputs). Default: nothing."""
 
-    def _d_loss(self, real_out, fake_out, real_x, fake_x, y, g) -> dict[str, torch.Tensor]:
+    def _penalty_weights(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:
+        """The gradient penalty's mixing weights for the global batch ``x`` (``None``
+        without a penalty), drawn before the batch is sharded over processes."""
+        c = self.config
+        if c.loss == "wgan-gp" or (c.gp_always and c.gp_weight > 0):
+            return losses.penalty_weights(len(x), x.dim(), g)
+        return None
+
+    def _d_loss(self, real_out, fake_out, real_x, fake_x, y, eps) -> dict[str, torch.Tensor]:
         c = self.config
         loss = losses.d_loss(c.loss, real_out, fake_out)
         out = {"d_real": real_out.mean().detach(), "d_fake": fake_out.mean().detach()}
-        if c.loss == "wgan-gp" or (c.gp_always and c.gp_weight > 0):
-            gp = losses.gradient_penalty(lambda x: self.discriminator(x, y), real_x, fake_x, generator=g)
+        if eps is not None:
+            gp = losses.gradient_penalty(lambda x: self.discriminator(x, y), real_x, fake_x, eps=eps)
             loss = loss + c.gp_weight * gp
             out["gp"] = gp.detach()
         return {"d_loss": loss, **out}
+
+
+def _whole(t: Any) -> Any:
+    """The shard of one process: the whole batch."""
+    return t
 
 
 @MODELS.register("gan", aliases=("dcgan",))
@@ -148,20 +149,27 @@ class GAN(AdversarialModel):
             raise ValueError(f"y must hold {n} labels in 0..{self.n_cond - 1}, got {y.tolist()[:8]}")
         return y
 
-    def d_step(self, batch: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
-        """Discriminator loss on a real batch and as many fresh fakes (G held fixed)."""
+    def d_step(self, batch: dict[str, torch.Tensor], g: torch.Generator, shard: Any = None) -> dict[str, torch.Tensor]:
+        """Discriminator loss on a real batch and as many fresh fakes (G held fixed). The
+        noise is drawn for the whole (global) batch, then ``shard`` keeps this process's rows."""
+        take = shard or _whole
         x = batch["x"]
         y = batch.get("y") if self.n_cond else None
         z = torch.randn(len(x), self.config.latent_dim, generator=g)
+        eps = self._penalty_weights(x, g)
+        x, y, z, eps = take(x), take(y), take(z), take(eps)
         with torch.no_grad():
             fake = self.generator(z, y)
-        return self._d_loss(self.discriminator(x, y), self.discriminator(fake, y), x, fake, y, g)
+        return self._d_loss(self.discriminator(x, y), self.discriminator(fake, y), x, fake, y, eps)
 
-    def g_step(self, batch: Any, g: torch.Generator) -> dict[str, torch.Tensor]:
-        """Generator loss on a fresh batch of fakes (labels drawn uniformly)."""
+    def g_step(self, batch: Any, g: torch.Generator, shard: Any = None) -> dict[str, torch.Tensor]:
+        """Generator loss on a fresh batch of ``batch_size_`` fakes (labels drawn uniformly;
+        ``shard`` keeps this process's rows of them)."""
+        take = shard or _whole
         n = self.batch_size_
         y = torch.randint(self.n_cond, (n,), generator=g) if self.n_cond else None
         z = torch.randn(n, self.config.latent_dim, generator=g)
+        y, z = take(y), take(z)
         return {"g_loss": losses.g_loss(self.config.loss, self.discriminator(self.generator(z, y), y))}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

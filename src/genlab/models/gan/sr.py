@@ -21,7 +21,7 @@ from ...data.dataset import Dataset
 from ...registry import MODELS
 from . import losses
 from .config import SRGANConfig
-from .model import AdversarialModel
+from .model import AdversarialModel, _whole
 from .nets import Discriminator
 
 
@@ -121,15 +121,21 @@ class SRGAN(AdversarialModel):
         idx = torch.randint(len(train_ds), (self.config.bank_size,), generator=g)
         self.bank.copy_(downsample(train_ds.x[idx], self.config.factor))
 
-    def d_step(self, batch: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
+    def d_step(self, batch: dict[str, torch.Tensor], g: torch.Generator, shard: Any = None) -> dict[str, torch.Tensor]:
+        """Discriminator loss on high-resolution images and their upscaled downsamples
+        (``shard`` keeps this process's rows of the global batch)."""
+        take = shard or _whole
         hr = batch["x"]
+        eps = self._penalty_weights(hr, g)
+        hr, eps = take(hr), take(eps)
         with torch.no_grad():
             fake = self.generator(downsample(hr, self.config.factor))
-        return self._d_loss(self.discriminator(hr), self.discriminator(fake), hr, fake, None, g)
+        return self._d_loss(self.discriminator(hr), self.discriminator(fake), hr, fake, None, eps)
 
-    def g_step(self, batch: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
+    def g_step(self, batch: dict[str, torch.Tensor], g: torch.Generator, shard: Any = None) -> dict[str, torch.Tensor]:
+        """Content loss plus ``adv_weight`` times the adversarial loss of the upscales."""
         c = self.config
-        hr = batch["x"]
+        hr = (shard or _whole)(batch["x"])
         sr = self.generator(downsample(hr, c.factor))
         content = F.mse_loss(sr, hr) if c.content == "mse" else F.l1_loss(sr, hr)
         out = {"content": content.detach()}
