@@ -6,8 +6,9 @@ both covariances are full and different. Each implementation gets the whole real
 sets and returns FID; torchmetrics sees them through an identity ``feature=`` module. The
 three contenders run alternately, ``--reps`` times each, in one process; times are medians.
 
-* genlab ``fid(real, fake)`` — float64, centred covariances, two symmetric eigen-solves;
-* genlab ``FID`` class — streaming float64 sums (fixed 1024-row blocks), same eigen route;
+* genlab ``fid(real, fake)`` — float64, centred covariances (the symmetric Gram summed over
+  its upper column panels only), a Cholesky factor and one symmetric eigen-solve;
+* genlab ``FID`` class — streaming float64 sums (fixed 1024-row blocks), the same route;
 * torchmetrics ``FrechetInceptionDistance`` — float64 sums, general ``eigvals(S1 S2)``.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/fid_speed.py
