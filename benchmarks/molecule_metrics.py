@@ -85,7 +85,9 @@ def moses_child(gen_path: str, out_path: str, n_jobs: int, refs_path: str | None
                    "version": moses.__version__}, f)
 
 
-def run_moses(gen: list[str], n_jobs: int, refs: dict | None = None) -> dict:
+def run_moses(gen: list[str], n_jobs: int, refs: dict | None = None, in_process: bool = False) -> dict:
+    """MOSES's metrics of ``gen`` (``refs``: reference lists instead of its statistics), in
+    a child process — or, for a smoke run, in this one (its shims then patch this process)."""
     with tempfile.TemporaryDirectory() as tmp:
         gen_path, out_path = os.path.join(tmp, "gen.smi"), os.path.join(tmp, "out.json")
         with open(gen_path, "w") as f:
@@ -95,8 +97,11 @@ def run_moses(gen: list[str], n_jobs: int, refs: dict | None = None) -> dict:
             extra = ["--moses-refs", os.path.join(tmp, "refs.json")]
             with open(extra[1], "w") as f:
                 json.dump(refs, f)
-        subprocess.run([sys.executable, __file__, "--moses-child", gen_path, out_path,
-                        "--n-jobs", str(n_jobs), *extra], check=True)
+        if in_process:
+            moses_child(gen_path, out_path, n_jobs, extra[1] if extra else None)
+        else:
+            subprocess.run([sys.executable, __file__, "--moses-child", gen_path, out_path,
+                            "--n-jobs", str(n_jobs), *extra], check=True)
         with open(out_path) as f:
             return json.load(f)
 
@@ -149,7 +154,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         ours = moses_metrics(gen, n_jobs=args.n_jobs, progress=False, **refs)
     t_ours = time.perf_counter() - t
-    ref = None if args.skip_moses else run_moses(gen, args.n_jobs, {**refs, "k": list(refs["k"])} if refs else None)
+    ref = None if args.skip_moses else run_moses(gen, args.n_jobs, {**refs, "k": list(refs["k"])} if refs else None,
+                                                 in_process=smoke)
 
     print(f"MOSES metrics of {args.n} MOSES-train SMILES (seed {args.seed}) vs test / test "
           f"scaffolds; n_jobs={args.n_jobs}, {torch.get_num_threads()} torch threads")
