@@ -9,6 +9,7 @@
 Usage:
     python benchmarks/ae_applications.py                      # all, ~10 min on 2 cores
     python benchmarks/ae_applications.py --epochs 1 --classes 0,1 --parts a
+    python benchmarks/ae_applications.py --smoke           # 1 epoch on 128 images, class 0
 
 Prints markdown tables (with the budget: epochs, optimizer steps, wall seconds) and
 writes every number to the ``--out`` JSON file.
@@ -27,8 +28,8 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
+import _common  # noqa: E402
 import genlab  # noqa: E402
-from genlab.data.datasets import load_splits  # noqa: E402
 from genlab.models import Autoencoder  # noqa: E402
 from genlab.pipelines import Compression, Denoiser, holdout_class_auc  # noqa: E402
 
@@ -48,7 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/out/ae_applications.json", help="JSON results file")
+    _common.add_smoke(p)
     args = p.parse_args(argv)
+    args.limit = None
+    if _common.start_smoke(args):  # one latent size, two bit depths
+        global LATENTS, BITS
+        args.epochs, args.classes, args.parts, args.limit = 1, "0", "abc", 128
+        LATENTS, BITS = (LATENTS[-1],), (BITS[0], BITS[-1])
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
     try:
@@ -165,7 +172,7 @@ def markdown(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     t0 = time.time()
-    splits = load_splits(DATA)
+    splits = _common.splits_or_skip(DATA, limit=args.limit)
     print(f"{DATA}: train {len(splits['train'])}, val {len(splits['val'])}, test "
           f"{len(splits['test'])}; torch threads {torch.get_num_threads()}", flush=True)
     results: dict = {"dataset": DATA, "epochs": args.epochs, "batch_size": args.batch_size,
@@ -185,10 +192,20 @@ def main(argv: list[str] | None = None) -> dict:
     table = markdown(results)
     results["markdown"] = table
     print("\n" + table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"\nwrote {args.out}")
+    if "a" in results:
+        _common.ratio("(a) mean ROC-AUC", results["a"]["mean_roc_auc"], 0.5, "chance")
+    if "b" in results:
+        r = next(r for r in results["b"]["rows"] if r["noise_std"] == 0.3)
+        _common.ratio("(b) PSNR gain at noise 0.3, dB", r["psnr_gain_db"], r["plain_ae_gain_db"],
+                      "plain autoencoder", "" if r["plain_ae_gain_db"] is not None else "part c not run")
+    if "c" in results:
+        r = results["c"]["rows"][0]
+        _common.ratio(f"(c) PSNR at {r['bits']:.0f} bits/dim", r["psnr_db"], r["psnr_unquantized_db"], "unquantised")
+    out = _common.out_path(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({**({"smoke": True} if _common.SMOKE else {}), **results}, f, indent=2)
+    print(f"\nwrote {out}")
     return results
 
 

@@ -6,11 +6,15 @@ both covariances are full and different. Each implementation gets the whole real
 sets and returns FID; torchmetrics sees them through an identity ``feature=`` module. The
 three contenders run alternately, ``--reps`` times each, in one process; times are medians.
 
-* genlab ``fid(real, fake)`` — float64, centred covariances, two symmetric eigen-solves;
-* genlab ``FID`` class — streaming float64 sums (fixed 1024-row blocks), same eigen route;
+* genlab ``fid(real, fake)`` — float64, centred covariances (the symmetric Gram summed over
+  its upper column panels only), a Cholesky factor and one symmetric eigen-solve;
+* genlab ``FID`` class — streaming float64 sums (fixed 1024-row blocks), the same route;
 * torchmetrics ``FrechetInceptionDistance`` — float64 sums, general ``eigvals(S1 S2)``.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/fid_speed.py
+    python benchmarks/fid_speed.py --smoke     # 600 x 256, one repetition (test suite)
+
+torchmetrics is optional (the test extra installs it): without it only genlab runs.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import _common  # sets OMP_WAIT_POLICY before torch
 import argparse
 import os
 import statistics
+import sys
 import time
 import warnings
 
@@ -77,12 +82,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/out/fid_speed.json")
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    if _common.start_smoke(args):  # 256 wide: the Gram's 4-panel path
+        args.n, args.dim, args.reps = 600, 256, 1
     warnings.filterwarnings("ignore", module="torchmetrics")
 
     real, fake = features(args.n, args.dim, args.seed)
-    runs = {"genlab fid()": run_genlab_fn, "genlab FID class": run_genlab_class,
-            "torchmetrics FID": run_torchmetrics}
+    runs = {"genlab fid()": run_genlab_fn, "genlab FID class": run_genlab_class}
+    tm = _common.optional("torchmetrics.image.fid", "pip install torchmetrics")
+    if tm is not None:
+        runs["torchmetrics FID"] = run_torchmetrics
     times: dict[str, list[float]] = {k: [] for k in runs}
     values: dict[str, float] = {}
     for _ in range(args.reps):
@@ -92,9 +102,10 @@ def main() -> None:
             times[name].append(time.perf_counter() - t)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    ref_t, ref_v = med["torchmetrics FID"], values["torchmetrics FID"]
+    nan = float("nan")
+    ref_t, ref_v = med.get("torchmetrics FID", nan), values.get("torchmetrics FID", nan)
     print(f"FID on {args.n} x {args.dim} float32 features, median of {args.reps}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     print(f"{'implementation':<18} {'FID':>20} {'seconds':>9} {'tm time / time':>15} "
           f"{'|diff| to tm':>13}")
     rows = []
@@ -106,10 +117,12 @@ def main() -> None:
         rows.append({"implementation": name, "fid": values[name], "median_s": med[name],
                      "times_s": times[name], "torchmetrics_time_over_this": ratio,
                      "abs_diff_to_torchmetrics": diff})
-    import torchmetrics
-
+    for name in ("genlab fid()", "genlab FID class"):  # speed: torchmetrics time / genlab time
+        _common.ratio(f"{name} runs per second", 1 / med[name], None if tm is None else 1 / ref_t,
+                      "torchmetrics", "" if tm is not None else "torchmetrics not installed")
     _common.save({"benchmark": "fid_speed", "n": args.n, "dim": args.dim, "reps": args.reps,
-                  "seed": args.seed, "torchmetrics": torchmetrics.__version__,
+                  "seed": args.seed, "load_average_1min": os.getloadavg()[0],
+                  "torchmetrics": getattr(sys.modules.get("torchmetrics"), "__version__", None),
                   "results": rows}, args.out)
 
 

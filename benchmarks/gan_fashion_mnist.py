@@ -10,17 +10,18 @@ FID, KID, precision/recall, class-histogram coverage; for the conditional GAN th
 of samples whose judge argmax equals the requested class.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/gan_fashion_mnist.py [--budget-s 240] [--n 2000]
+    python benchmarks/gan_fashion_mnist.py --smoke     # one step per model, 64 samples
 """
 from __future__ import annotations
 
 import argparse
 import time
 
+import _common
 from _common import Budget, save
 
 import torch
 
-from genlab.data.datasets import load_splits
 from genlab.metrics.evaluate import compare_sets
 from genlab.metrics.judges import judge_for
 from genlab.models.gan import GAN
@@ -42,9 +43,13 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=240)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--only", default=None, help="substring of a config name")
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    smoke = _common.start_smoke(args)
+    if smoke:  # the budget stops each model after its first step
+        args.budget_s, args.n = 0, 64
     torch.set_num_threads(1)
-    splits = load_splits("fashion-mnist")
+    splits = _common.splits_or_skip("fashion-mnist", limit=256 if smoke else None)
     train, test = splits["train"], splits["test"]
     judge = judge_for("fashion-mnist")
     real = test.x[:args.n]
@@ -66,7 +71,8 @@ def main() -> None:
         wall = time.time() - t
         g = torch.Generator().manual_seed(0)
         y = torch.arange(args.n) % 10
-        fake = torch.cat([m.sample(500, generator=g, **({"y": y[i:i + 500]} if m.config.num_classes else {}))
+        fake = torch.cat([m.sample(len(y[i:i + 500]), generator=g,
+                                   **({"y": y[i:i + 500]} if m.config.num_classes else {}))
                           for i in range(0, args.n, 500)])
         res = compare_sets(real, fake, judge=judge, metrics=("fid", "kid", "prdc", "modes"), train=train.x,
                            real_labels=test.y[:args.n], progress=False)
@@ -94,6 +100,8 @@ def main() -> None:
     print(f"| real-vs-real floor (train vs test) | - | {fl['fid']:.2f} | {fl['kid']:.4f} | {fl['precision']:.3f} | "
           f"{fl['recall']:.3f} | {fl['classes_found']}/10 | {fl['class_kl']:.3f} | "
           f"{rows[-1].get('class_accuracy_real_test', float('nan')):.3f} (judge on real test) |")
+    for r in rows:
+        _common.ratio(f"{r['config']} FID (lower is better)", r["fid"], fl["fid"], "real-vs-real floor")
     save({"benchmark": "gan_fashion_mnist", "budget_s": args.budget_s, "n": args.n,
           "net": {k: list(v) if isinstance(v, tuple) else v for k, v in NET.items()}, "rows": rows},
          "benchmarks/out/gan_fashion_mnist.json")

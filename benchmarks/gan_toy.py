@@ -4,6 +4,7 @@ covered when at least one sample lies within 3 std of its centre, and the share 
 high-quality samples.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/gan_toy.py [--seeds 5] [--steps-ring 3000 --steps-grid 10000]
+    python benchmarks/gan_toy.py --smoke     # ring of 8, 1 seed, 20 steps per configuration
 
 Every run: 1 thread, batch 256, the same MLPs (3 x 128 hidden, z in R^2) and learning rates
 (Adam 5e-4, betas 0.5/0.999); only the loss / options differ. The plain GAN is the original
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _common
 from _common import save
 
 import torch
@@ -57,7 +59,10 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=["ring8", "grid25"])
     ap.add_argument("--steps-ring", type=int, default=3000)
     ap.add_argument("--steps-grid", type=int, default=10000)
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    if _common.start_smoke(args):
+        args.seeds, args.data, args.steps_ring = 1, ["ring8"], 20
     torch.set_num_threads(1)
     steps = {"ring8": args.steps_ring, "grid25": args.steps_grid}
     rows = []
@@ -80,6 +85,12 @@ def main() -> None:
     for r in rows:
         print(f"| {r['data']} | {r['config']} | {r['steps']} | {r['modes_mean']:.2f} / {r['of']} | "
               f"{', '.join(map(str, r['modes']))} | {r['hq_mean']:.3f} | {r['wall_s_mean']:.0f} |")
+    for data in args.data:  # genlab's best against the plain GAN with the same settings
+        by = {r["config"]: r for r in rows if r["data"] == data}
+        best = next((r for k, r in by.items() if k.startswith("genlab best")), None)
+        plain = by.get("plain GAN (minimax)")
+        if best and plain:
+            _common.ratio(f"{data} modes covered", best["modes_mean"], plain["modes_mean"], "plain GAN")
     save({"benchmark": "gan_toy", "net": {k: list(v) if isinstance(v, tuple) else v for k, v in NET.items()},
           "rows": rows}, f"benchmarks/out/gan_toy_{'_'.join(args.data)}.json")
 

@@ -10,10 +10,11 @@ temperature 1, LSTM with carried hidden state vs recomputing from the start each
 Transformer (4x128) with vs without the key/value cache.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/lstm_throughput.py --steps 150 --reps 3
+    python benchmarks/lstm_throughput.py --smoke     # 3 steps of batch 8, 4 x 16-token samples
 """
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch)
+import _common  # sets OMP_WAIT_POLICY before torch
 
 import argparse
 import statistics
@@ -23,6 +24,7 @@ import torch
 
 import genlab.models.sequence as S
 from genlab.data import text
+from genlab.errors import DataError
 
 CFG = {"hidden": 256, "layers": 2}
 
@@ -67,9 +69,17 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/out/lstm_throughput.json")
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    smoke = _common.start_smoke(args)
+    if smoke:
+        args.steps, args.batch_size, args.reps = 3, 8, 1
+    n_samples, length = (4, 16) if smoke else (32, 128)
     torch.set_num_threads(1)
-    sp = text.shakespeare(block_size=128)
+    try:
+        sp = text.shakespeare(block_size=128, limit=64 if smoke else None)
+    except DataError as e:
+        _common.smoke_skip(str(e))
     ds = sp["train"].subset(slice(0, args.steps * args.batch_size))
     tokens = args.steps * args.batch_size * (ds.shape[0] - 1)
     bare, gl = [], []
@@ -80,19 +90,20 @@ def main() -> None:
     train = {"bare_tokens_per_s": round(statistics.median(bare)), "genlab_tokens_per_s": round(statistics.median(gl)),
              "ratio": round(statistics.median(gl) / statistics.median(bare), 3)}
     print(train, flush=True)
-    small = sp["train"].subset(slice(0, 64))
+    _common.ratio("training tokens/s", statistics.median(gl), statistics.median(bare), "bare loop")
+    small = sp["train"].subset(slice(0, 16 if smoke else 64))
     lstm = S.LSTM(**CFG).fit(small, {"epochs": 1, "progress": False, "val_fraction": 0})
     tfm = S.Transformer(d_model=128, layers=4, heads=4).fit(small, {"epochs": 1, "progress": False, "val_fraction": 0})
     samp = []
     for name, m in (("lstm", lstm), ("transformer", tfm)):
-        with_c = statistics.median(sampling_speed(m, 32, 128, True) for _ in range(args.reps))
-        without = statistics.median(sampling_speed(m, 32, 128, False) for _ in range(args.reps))
+        with_c = statistics.median(sampling_speed(m, n_samples, length, True) for _ in range(args.reps))
+        without = statistics.median(sampling_speed(m, n_samples, length, False) for _ in range(args.reps))
         samp.append({"model": name, "cached_tokens_per_s": round(with_c), "uncached_tokens_per_s": round(without),
                      "speedup": round(with_c / without, 2)})
         print(samp[-1], flush=True)
     _common.save({"train": train, "train_runs": {"bare": bare, "genlab": gl}, "steps": args.steps,
                   "batch_size": args.batch_size, "block_size": 128, "threads": 1, "sampling": samp,
-                  "sampling_setup": "32 sequences x 128 tokens, temperature 1"}, args.out)
+                  "sampling_setup": f"{n_samples} sequences x {length} tokens, temperature 1"}, args.out)
 
 
 if __name__ == "__main__":

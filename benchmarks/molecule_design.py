@@ -18,15 +18,24 @@ comparison.
 ``condition`` trains a QED-conditioned LSTM (``condition_splits``, 4 quantile bins) for the
 budget and reports, per bin, the share of samples whose QED lands in the bin asked for
 (an unconditioned model would put ~25 % in each).
+
+    python benchmarks/molecule_design.py --smoke     # climb, latent and condition, tiny
+
+``--smoke`` runs the three commands in a temporary folder, starting from a small SMILES LSTM
+and SMILES VAE trained there for a few steps on 60 short chain molecules (C, N, O: every
+string of them is valid SMILES, so even a barely trained model yields molecules to score
+and fine-tune on), with 1-2 rounds of 16 samples.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
+import _common
 from _common import Budget, save
 
 import numpy as np
@@ -82,7 +91,9 @@ def _report(out, wall, info, work, args, bench, fname, settings) -> None:
     from genlab.pipelines.molecule_design import property_values
 
     top_gen = out["top"][:100]
-    train = load_splits("moses", n_train=info["n_train"], n_eval=100)["train"].meta["items"]
+    data = info.get("data", "moses")  # the model's training molecules
+    train = (load_splits("moses", n_train=info["n_train"], n_eval=100) if data.startswith("moses")
+             else load_splits(data))["train"].meta["items"]
     cache = OUT / f"train-qed-top100-{info['n_train']}.json"  # QED of 250k molecules: minutes
     if cache.exists():
         top_train = [tuple(r) for r in json.loads(cache.read_text())]
@@ -103,6 +114,8 @@ def _report(out, wall, info, work, args, bench, fname, settings) -> None:
     _plot(g, t, work / "qed_top100.png")
     save_grid([s for s, _ in top_gen[:12]], work / "best_generated.png", legends=[f"QED {v:.3f}" for _, v in top_gen[:12]])
     print(json.dumps({k: v for k, v in rec.items() if k not in ("best_generated", "best_train")}, indent=1))
+    _common.ratio(f"{bench} mean QED of the top 100", float(g.mean()), float(t.mean()),
+                  "top 100 training molecules")
     save({"benchmark": bench, **rec}, f"benchmarks/out/{bench}.json")
 
 
@@ -132,9 +145,10 @@ def condition(args) -> None:
     from genlab.pipelines.molecule_design import condition_splits, conditioning_report
 
     torch.set_num_threads(args.threads)
-    splits = condition_splits(load_splits("moses", n_train=args.n_train, n_eval=1000), "qed", bins=4,
-                              n_jobs=args.n_jobs)
-    model = LSTM(hidden=256, layers=2)
+    data = (load_splits("moses", n_train=args.n_train, n_eval=1000) if args.data == "moses"
+            else load_splits(args.data))
+    splits = condition_splits(data, "qed", bins=4, n_jobs=args.n_jobs)
+    model = LSTM(hidden=args.hidden, layers=2)
     budget = Budget(args.budget_s)
     model.fit(splits["train"], {"epochs": 100, "batch_size": 128, "lr": 1e-3, "threads": args.threads,
                                 "val_fraction": 0, "progress": True, "seed": 0}, callbacks=[budget])
@@ -148,12 +162,47 @@ def condition(args) -> None:
     print("|---|---|---|---|")
     for r in rows:
         print(f"| [{r['low']:.3g}, {r['high']:.3g}) | {r['valid']:.3f} | {r['mean']:.3f} | {r['in_bin']:.3f} |")
+    hit = [r["in_bin"] for r in rows if r["in_bin"] == r["in_bin"]]  # NaN: no valid sample
+    _common.ratio("share of samples in the QED bin asked for", sum(hit) / len(hit) if hit else float("nan"),
+                  1 / len(rows), "an unconditioned model")
     save({"benchmark": "molecule_design_condition", **rec}, "benchmarks/out/molecule_design_condition.json")
+
+
+def smoke(ap) -> None:
+    """``--smoke``: small source models in a temporary folder, then the three commands."""
+    global OUT
+    from itertools import product
+
+    import genlab
+    from genlab.chem import canonical
+    from genlab.data.datasets import load_splits
+
+    if not _common.have("rdkit"):
+        _common.smoke_skip("RDKit is not installed (pip install 'genlab[chem]')")
+    torch.set_num_threads(1)
+    OUT = _common.smoke_dir() / "molecules"
+    OUT.mkdir(parents=True)
+    chains = list(dict.fromkeys(canonical("".join(p)) for n in range(2, 7) for p in product("CNO", repeat=n)))
+    smi = OUT / "chains.smi"
+    smi.write_text("\n".join(chains[:60]) + "\n")
+    splits = load_splits(smi)
+    for name, mtype, cfg in (("smiles-lstm", "lstm", {"hidden": 32, "layers": 1}),
+                             ("smiles-vae-lm", "seqvae", {"enc_hidden": 32, "dec_hidden": 32, "latent_dim": 8})):
+        model = genlab.MODELS.get(mtype)(**cfg).fit(
+            splits["train"], {"epochs": 30, "batch_size": 16, "lr": 1e-2, "seed": 0, "val_fraction": 0,
+                              "progress": False})
+        model.save(OUT / name / "model")
+        (OUT / name / "train.json").write_text(json.dumps({"n_train": len(splits["train"]), "data": str(smi)}))
+    common = {"threads": 1, "n_jobs": 1}
+    climb(argparse.Namespace(**common, rounds=2, n_samples=16, keep=4, epochs=1, lr=5e-4))
+    latent(argparse.Namespace(**common, vae="smiles-vae-lm", rounds=2, n_samples=16, elite=0.25))
+    condition(argparse.Namespace(**common, budget_s=0, n_train=0, n=8, data=str(smi), hidden=32))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    _common.add_smoke(ap)
+    sub = ap.add_subparsers(dest="cmd", required="--smoke" not in sys.argv[1:])
     c = sub.add_parser("climb")
     c.add_argument("--rounds", type=int, default=8)
     c.add_argument("--n-samples", type=int, default=2000)
@@ -169,10 +218,14 @@ def main() -> None:
     k.add_argument("--budget-s", type=float, default=900)
     k.add_argument("--n-train", type=int, default=100_000)
     k.add_argument("--n", type=int, default=1000)
+    k.add_argument("--data", default="moses", help="moses, or a .smi file of molecules")
+    k.add_argument("--hidden", type=int, default=256)
     for p in (c, lt, k):
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--n-jobs", type=int, default=2)
     args = ap.parse_args()
+    if _common.start_smoke(args):
+        return smoke(ap)
     {"climb": climb, "latent": latent, "condition": condition}[args.cmd](args)
 
 

@@ -17,6 +17,11 @@ sample *is* training data, the scores should reproduce MOSES's published Train r
 at 10k).
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecule_metrics.py
+    python benchmarks/molecule_metrics.py --smoke     # 40 molecules against 60-molecule references
+
+``--smoke`` gives both implementations the same small reference lists (the first 60 test
+and scaffold-test SMILES, 500 training SMILES) instead of MOSES's statistics, so no cache
+is built. Without molsets (its data and MOSES's code) or RDKit it is skipped.
 """
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ def sample(n: int, seed: int) -> list[str]:
     return [train[i] for i in np.random.default_rng(seed).choice(len(train), n, replace=False)]
 
 
-def moses_child(gen_path: str, out_path: str, n_jobs: int) -> None:
+def moses_child(gen_path: str, out_path: str, n_jobs: int, refs_path: str | None = None) -> None:
     """Runs in a separate process: MOSES's reference implementation with shims."""
     import types
 
@@ -71,21 +76,32 @@ def moses_child(gen_path: str, out_path: str, n_jobs: int) -> None:
     import moses
 
     gen = open(gen_path).read().split("\n")
+    refs = json.load(open(refs_path)) if refs_path else {}
     t = time.perf_counter()
-    res = moses.get_all_metrics(gen, n_jobs=n_jobs)
+    res = moses.get_all_metrics(gen, n_jobs=n_jobs, **refs)
     seconds = time.perf_counter() - t
     with open(out_path, "w") as f:
         json.dump({"seconds": seconds, "metrics": {k: float(v) for k, v in res.items()},
                    "version": moses.__version__}, f)
 
 
-def run_moses(gen: list[str], n_jobs: int) -> dict:
+def run_moses(gen: list[str], n_jobs: int, refs: dict | None = None, in_process: bool = False) -> dict:
+    """MOSES's metrics of ``gen`` (``refs``: reference lists instead of its statistics), in
+    a child process — or, for a smoke run, in this one (its shims then patch this process)."""
     with tempfile.TemporaryDirectory() as tmp:
         gen_path, out_path = os.path.join(tmp, "gen.smi"), os.path.join(tmp, "out.json")
         with open(gen_path, "w") as f:
             f.write("\n".join(gen))
-        subprocess.run([sys.executable, __file__, "--moses-child", gen_path, out_path,
-                        "--n-jobs", str(n_jobs)], check=True)
+        extra = []
+        if refs:
+            extra = ["--moses-refs", os.path.join(tmp, "refs.json")]
+            with open(extra[1], "w") as f:
+                json.dump(refs, f)
+        if in_process:
+            moses_child(gen_path, out_path, n_jobs, extra[1] if extra else None)
+        else:
+            subprocess.run([sys.executable, __file__, "--moses-child", gen_path, out_path,
+                            "--n-jobs", str(n_jobs), *extra], check=True)
         with open(out_path) as f:
             return json.load(f)
 
@@ -116,22 +132,30 @@ def main() -> None:
     ap.add_argument("--skip-moses", action="store_true", help="genlab only")
     ap.add_argument("--out", default="benchmarks/out/molecule_metrics.json")
     ap.add_argument("--moses-child", nargs=2, metavar=("GEN", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--moses-refs", help=argparse.SUPPRESS)
+    _common.add_smoke(ap)
     args = ap.parse_args()
     if args.moses_child:
-        return moses_child(*args.moses_child, args.n_jobs)
+        return moses_child(*args.moses_child, args.n_jobs, args.moses_refs)
+    smoke = _common.start_smoke(args)
+    refs = {}
+    if smoke:
+        args.n, args.n_jobs = 40, 1
+        refs = _common.smoke_moses_references()  # molsets' data and code come together
 
     import torch
 
     from genlab.metrics.molecules import moses_metrics
 
     gen = sample(args.n, args.seed)
-    cold = warm_caches(args.n_jobs)
+    cold = {} if smoke else warm_caches(args.n_jobs)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ours = moses_metrics(gen, n_jobs=args.n_jobs, progress=False)
+        ours = moses_metrics(gen, n_jobs=args.n_jobs, progress=False, **refs)
     t_ours = time.perf_counter() - t
-    ref = None if args.skip_moses else run_moses(gen, args.n_jobs)
+    ref = None if args.skip_moses else run_moses(gen, args.n_jobs, {**refs, "k": list(refs["k"])} if refs else None,
+                                                 in_process=smoke)
 
     print(f"MOSES metrics of {args.n} MOSES-train SMILES (seed {args.seed}) vs test / test "
           f"scaffolds; n_jobs={args.n_jobs}, {torch.get_num_threads()} torch threads")
@@ -146,6 +170,12 @@ def main() -> None:
         rows.append({"metric": key, "genlab": ours[key], "moses": m, "abs_diff": diff, "published_train": pub})
     print(f"{'seconds':<14} {t_ours:>10.1f} {ref['seconds'] if ref else float('nan'):>11.1f}"
           + (f"   MOSES time / genlab time = {ref['seconds'] / t_ours:.2f}" if ref else ""))
+    _common.ratio("speed (runs/s)", 1 / t_ours, ref and 1 / ref["seconds"], "MOSES code",
+                  "" if ref else "MOSES code not run")
+    if ref:
+        worst = max((r["abs_diff"] for r in rows if r["abs_diff"] is not None and not math.isnan(r["abs_diff"])),
+                    default=float("nan"))
+        print(f"largest |genlab - MOSES| over the metrics: {worst:.2e}")
     if cold:
         print("genlab cache built in this run (one-time): "
               + ", ".join(f"{k} {v:.0f} s" for k, v in cold.items()))

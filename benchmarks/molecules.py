@@ -5,6 +5,7 @@ beside the published MOSES rows (Polykovskiy et al. 2020).
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py train smiles-lstm --resume --budget-s 3600 --anneal-from 1e-3
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py score smiles-lstm --n 30000 --n-jobs 2
     OMP_WAIT_POLICY=PASSIVE python benchmarks/molecules.py table
+    python benchmarks/molecules.py --smoke     # train (one step) -> score (20 molecules) -> table
 
 ``train`` fits one model on the first ``--n-train`` molecules of a seeded permutation of
 MOSES train (genlab's ``moses`` / ``moses-selfies`` data sets) for ``--budget-s`` seconds
@@ -13,14 +14,20 @@ recorded) and saves it as a genlab model folder under ``benchmarks/out/molecules
 ``score`` samples ``--n`` molecules (temperature 1, seed 0) and computes the MOSES metrics
 against MOSES test / scaffold-test (their published statistics) with MOSES train for
 novelty. ``table`` prints every scored model beside the published rows.
+
+``--smoke`` runs the three commands on the SMILES LSTM in a temporary folder: 200 training
+molecules, one optimizer step, 20 samples scored (against small reference lists, should any
+be valid).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
+import _common
 from _common import Budget, WallAnneal, save
 
 import torch
@@ -61,11 +68,10 @@ COLUMNS = ["valid", "unique@1000", "unique@10000", "FCD/Test", "SNN/Test", "Frag
 
 def train(args) -> None:
     import genlab
-    from genlab.data.datasets import load_splits
 
     mtype, data, cfg = MODELS[args.name]
     torch.set_num_threads(args.threads)
-    splits = load_splits(data, n_train=args.n_train, n_eval=args.n_eval)
+    splits = _common.splits_or_skip(data, n_train=args.n_train, n_eval=args.n_eval)
     model = genlab.MODELS.get(mtype)(**cfg)
     budget = (WallAnneal(args.budget_s, args.anneal_from, final=0.05, warmup_s=args.warmup_s) if args.anneal_from
               else Budget(args.budget_s))
@@ -92,7 +98,7 @@ def train(args) -> None:
 
 def score(args) -> None:
     import genlab
-    from genlab.metrics.molecules import moses_metrics
+    from genlab.metrics.molecules import moses_metrics, validity
     from genlab.pipelines.molecules import sample_smiles
 
     model = genlab.load(OUT / args.name / "model")
@@ -102,7 +108,12 @@ def score(args) -> None:
     t_sample = time.time() - t0
     (OUT / args.name / "samples.smi").write_text("\n".join(gen) + "\n")
     t0 = time.time()
-    scores = moses_metrics(gen, n_jobs=args.n_jobs, progress=True)
+    if validity(gen, n_jobs=args.n_jobs) == 0:  # the other metrics need valid molecules
+        print(f"note: none of the {len(gen)} samples is a valid molecule: only 'valid' is scored")
+        scores = {"valid": 0.0}
+    else:
+        scores = moses_metrics(gen, n_jobs=args.n_jobs, progress=not _common.SMOKE,
+                               **(_common.smoke_moses_references() if _common.SMOKE else {}))
     t_score = time.time() - t0
     rec = {"name": args.name, "n": args.n, "sample_s": t_sample, "score_s": t_score, "metrics": scores}
     (OUT / args.name / "scores.json").write_text(json.dumps(rec, indent=1))
@@ -121,6 +132,9 @@ def table(args) -> None:
         lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3f}" if c in r and r[c] == r[c] else "—"
                                                  for c in cols) + " |")
     print("\n".join(lines))
+    for name, r in rows.items():
+        _common.ratio(f"{name} validity", r["valid"], PUBLISHED["MOSES CharRNN"]["valid"], "MOSES CharRNN",
+                      "published row" + (": smoke run, one training step" if _common.SMOKE else ""))
     save({"benchmark": "molecules", "rows": rows, "published": PUBLISHED}, "benchmarks/out/molecules.json")
 
 
@@ -149,7 +163,20 @@ def main() -> None:
     s.add_argument("--n-jobs", type=int, default=2)
     s.add_argument("--threads", type=int, default=1)
     sub.add_parser("table")
+    _common.add_smoke(ap)
+    if "--smoke" in sys.argv[1:]:  # no command needed: runs train, score and table
+        sub.required = False
     args = ap.parse_args()
+    if _common.start_smoke(args):
+        if not _common.have("rdkit"):
+            _common.smoke_skip("RDKit is not installed (pip install 'genlab[chem]')")
+        OUT = _common.smoke_dir() / "molecules"
+        base = dict(name="smiles-lstm", threads=1, n_jobs=1)
+        train(argparse.Namespace(**base, budget_s=0, n_train=200, n_eval=20, batch_size=16, lr=1e-3,
+                                 checkpoint_every=500, resume=False, anneal_from=None, warmup_s=0.0))
+        score(argparse.Namespace(**base, n=20))
+        table(args)
+        return
     OUT = Path(args.out)
     {"train": train, "score": score, "table": table}[args.cmd](args)
 

@@ -17,6 +17,11 @@ the answers compared before the cap are kept and the table says how many.
     python benchmarks/pgm_agreement.py --networks asia alarm --queries 10
 
 Prints a table; writes benchmarks/out/pgm_agreement.json.
+
+    python benchmarks/pgm_agreement.py --smoke     # asia, 3 marginals, 1 MAP query
+
+Without pgmpy only genlab's side runs (VE against ``query_batch``, on the networks genlab
+ships).
 """
 from __future__ import annotations
 
@@ -29,20 +34,28 @@ import sys
 import tempfile
 import time
 
+import _common
+
 NETWORKS = ["asia", "cancer", "earthquake", "survey", "sachs", "child", "insurance", "alarm",
             "water", "mildew", "barley", "hailfinder", "hepar2", "win95pts", "pathfinder",
             "andes", "munin", "diabetes", "pigs", "link"]
 
 
-def pgmpy_dir() -> str:
-    import pgmpy
+def network_path(name: str) -> str:
+    """pgmpy's copy of network ``name``; without pgmpy, the name of the copy genlab ships."""
+    import importlib.util
 
-    return os.path.join(os.path.dirname(pgmpy.__file__), "utils", "example_models")
+    if not _common.have("pgmpy"):
+        return name  # read_bif resolves the networks shipped with genlab
+    spec = importlib.util.find_spec("pgmpy")
+    return os.path.join(os.path.dirname(spec.origin), "utils", "example_models", f"{name}.bif.gz")
 
 
-def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: str) -> None:
+def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: str,
+                limit_memory: bool = True) -> None:
     """Answer and compare one network's queries; one JSON line per compared query, so a
-    run stopped at the cap keeps what it had."""
+    run stopped at the cap keeps what it had. ``limit_memory``: cap this process's address
+    space at 16 GiB (it runs in a process of its own)."""
     import gzip
     import logging
     import warnings
@@ -51,15 +64,13 @@ def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: s
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    from pgmpy.inference import VariableElimination
-    from pgmpy.readwrite import BIFReader
-
     from genlab.models.pgm import read_bif
     from genlab.models.pgm.inference import map_query, query
 
     # a pgmpy query that multiplies too much fails with MemoryError instead of the OOM killer
-    resource.setrlimit(resource.RLIMIT_AS, (16 << 30, resource.RLIM_INFINITY))
-    path = os.path.join(pgmpy_dir(), f"{name}.bif.gz")
+    if limit_memory:
+        resource.setrlimit(resource.RLIMIT_AS, (16 << 30, resource.RLIM_INFINITY))
+    path = network_path(name)
     bn = read_bif(path, atol=1e-5)
     dev = max(float(np.abs(t.sum(-1) - 1).max()) for t in bn.cpds_)
     tol = 1e-9 if dev < 1e-12 else 1e-6
@@ -70,8 +81,13 @@ def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: s
         out.flush()
 
     emit({"kind": "network", "nodes": len(bn.variables_), "table_sum_dev": dev, "tol": tol})
-    pm = BIFReader(string=gzip.open(path, "rt").read()).get_model()
-    ve = VariableElimination(pm)
+    try:
+        from pgmpy.inference import VariableElimination
+        from pgmpy.readwrite import BIFReader
+    except ImportError:  # genlab's side only: VE against query_batch
+        ve = None
+    else:
+        ve = VariableElimination(BIFReader(string=gzip.open(path, "rt").read()).get_model())
     d = len(bn.variables_)
     rng = np.random.default_rng(0)
     rows = bn.sample(n_queries + n_map, generator=1)
@@ -85,11 +101,13 @@ def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: s
         if time.perf_counter() - t0 > cap_s:
             break
         mine = query(bn, q, ev)
-        f = ve.query([q], evidence=ev, show_progress=False)
-        theirs = np.array([f.values[f.state_names[q].index(s)] for s in bn.states_[bn.index(q)]])
-        emit({"kind": "marginal", "diff": float(np.abs(mine - theirs).max()),
-              "batch_diff": float(np.abs(mine - b).max())})
-    for q, ev in queries[n_queries:]:
+        diff = None
+        if ve is not None:
+            f = ve.query([q], evidence=ev, show_progress=False)
+            theirs = np.array([f.values[f.state_names[q].index(s)] for s in bn.states_[bn.index(q)]])
+            diff = float(np.abs(mine - theirs).max())
+        emit({"kind": "marginal", "diff": diff, "batch_diff": float(np.abs(mine - b).max())})
+    for q, ev in queries[n_queries:] if ve is not None else ():
         if time.perf_counter() - t0 > cap_s:
             break
         free = [v for v in rng.permutation(bn.variables_) if v not in ev][:3]
@@ -116,7 +134,7 @@ def summarise(name: str, lines: list[dict], timed_out: bool) -> dict:
     tol = head.get("tol", 1e-9)
     rec = {"network": name, "nodes": head.get("nodes"), "table_sum_dev": head.get("table_sum_dev"),
            "tol": tol, "marginals": len(marg), "maps": len(maps), "timed_out": timed_out,
-           "max_marginal_diff": max((x["diff"] for x in marg), default=None),
+           "max_marginal_diff": max((x["diff"] for x in marg if x["diff"] is not None), default=None),
            "max_batch_diff": max((x["batch_diff"] for x in marg), default=None),
            "max_map_prob_diff": max((abs(x["p_genlab"] - x["p_pgmpy"]) for x in maps), default=None),
            "max_joint_diff": max((x["joint_diff"] for x in maps), default=None),
@@ -124,6 +142,10 @@ def summarise(name: str, lines: list[dict], timed_out: bool) -> dict:
     diffs = [v for v in (rec["max_marginal_diff"], rec["max_batch_diff"], rec["max_map_prob_diff"],
                          rec["max_joint_diff"]) if v is not None]
     rec["agree"] = bool(diffs) and max(diffs) < tol
+    rec["pgmpy_compared"] = sum(x["diff"] is not None for x in marg) + len(maps)
+    rec["pgmpy_agreeing"] = (sum(x["diff"] is not None and x["diff"] < tol for x in marg)
+                             + sum(abs(x["p_genlab"] - x["p_pgmpy"]) < tol and x["joint_diff"] < tol
+                                   for x in maps))
     return rec
 
 
@@ -150,7 +172,10 @@ def main() -> None:
     ap.add_argument("--cap-s", type=float, default=120.0, help="wall-clock cap per network")
     ap.add_argument("--out", default="benchmarks/out/pgm_agreement.json")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    _common.add_smoke(ap)
     a = ap.parse_args()
+    if _common.start_smoke(a):
+        a.networks, a.queries, a.maps, a.cap_s = ["asia"], 3, 1, 30.0
     if a.one:
         run_network(a.one[0], a.queries, a.maps, a.cap_s, a.one[1])
         return
@@ -161,11 +186,15 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--one", name, path, "--queries", str(a.queries),
                    "--maps", str(a.maps), "--cap-s", str(a.cap_s)]
             t = time.perf_counter()
+            timed_out = False
+            if a.smoke:  # in this process (asia: nothing to cap)
+                run_network(name, a.queries, a.maps, a.cap_s, path, limit_memory=False)
+                cmd = []
             try:  # the cap is checked between queries; one endless pgmpy query is cut here
-                p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.cap_s * 2 + 120)
-                timed_out = False
-                if p.returncode:
-                    print(f"{name} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
+                if cmd:
+                    p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.cap_s * 2 + 120)
+                    if p.returncode:
+                        print(f"{name} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
             except subprocess.TimeoutExpired:
                 timed_out = True
             lines = [json.loads(x) for x in open(path)] if os.path.exists(path) else []
@@ -174,8 +203,16 @@ def main() -> None:
             rows.append(rec)
             print(json.dumps(rec), flush=True)
     print(table(rows))
-    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    with open(a.out, "w") as f:
+    pgmpy = _common.have("pgmpy")
+    for r in rows:  # answers within the tolerance of pgmpy's, of those compared
+        _common.ratio(f"{r['network']} answers equal to pgmpy's within {r['tol']:.0e}",
+                      r["pgmpy_agreeing"] if pgmpy else r["marginals"],
+                      r["pgmpy_compared"] if pgmpy else None, "answers compared",
+                      "" if pgmpy else f"pgmpy not installed; {r['marginals']} genlab VE answers "
+                      f"checked against query_batch, max diff {r['max_batch_diff']}")
+    out = _common.out_path(a.out)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
         json.dump({"queries": a.queries, "maps": a.maps, "cap_s": a.cap_s, "rows": rows}, f, indent=1)
 
 

@@ -11,6 +11,10 @@ operation would take minutes it is timed on a fraction of the work and scaled up
 rows are marked ``extrapolated``. In the main part each timing is the best of ``--repeats``
 runs (default 3) for both libraries (genlab's VE repeats start without cached query
 plans); ``--only sample ve`` times only those pgmpy parts. Requires ``pip install 'pgmpy<1.3'``.
+
+    python benchmarks/pgm_vs_pgmpy.py --smoke     # asia, 2,000 rows, 5 queries, one repeat
+
+Without pgmpy, genlab's side runs alone on the networks genlab ships (asia, alarm, ...).
 """
 from __future__ import annotations
 
@@ -27,17 +31,27 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_v] = "1"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import _common  # noqa: E402
+
 
 REPS = 3
+# work sizes: rows sampled, queries, junction-tree queries, hill-climbing rows (--smoke: tiny)
+SIZES = {"sample": 100_000, "queries": 100, "jt": 1000, "hc": 10_000}
+SMOKE_SIZES = {"sample": 2000, "queries": 5, "jt": 20, "hc": 500}
 
 
-def pgmpy_dir() -> str:
+def have_pgmpy() -> bool:
+    return _common.have("pgmpy")
+
+
+def network_path(name: str) -> str:
+    """pgmpy's copy of network ``name``; without pgmpy, the name of the copy genlab ships."""
     import importlib.util
 
+    if not _common.have("pgmpy"):
+        return name  # read_bif resolves the networks shipped with genlab
     spec = importlib.util.find_spec("pgmpy")
-    if spec is None:
-        sys.exit("pgmpy is not installed: pip install 'pgmpy<1.3'")
-    return os.path.join(os.path.dirname(spec.origin), "utils", "example_models")
+    return os.path.join(os.path.dirname(spec.origin), "utils", "example_models", f"{name}.bif.gz")
 
 
 @contextlib.contextmanager
@@ -45,8 +59,10 @@ def paused_gc():
     """Collect, then keep the cyclic garbage collector off while timing (timeit's rule): a
     full collection of a large heap costs 50-100 ms and would land in whichever short loop
     happens to run then. Used for both libraries; loops capped at tens of seconds keep it
-    on (their garbage would pile up, and their pauses average out)."""
-    gc.collect()
+    on (their garbage would pile up, and their pauses average out). Smoke runs skip the
+    collection (0.1 s each after importing torch and pgmpy)."""
+    if not _common.SMOKE:
+        gc.collect()
     was = gc.isenabled()
     gc.disable()
     try:
@@ -95,13 +111,13 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     from genlab.models.pgm.learning import fit_parameters
     from genlab.models.pgm.structure import Scorer, hill_climb, structural_hamming_distance
 
-    path = os.path.join(pgmpy_dir(), f"{name}.bif.gz")
+    path = network_path(name)
     res: dict = {"network": name}
     t_load, bn = timed(read_bif, path, atol=1e-5)
     res["nodes"], res["edges"] = len(bn.variables_), len(bn.edges())
     res["genlab_load_s"] = t_load
     d = len(bn.variables_)
-    n_sample = 100_000
+    n_sample = SIZES["sample"]
     reps = REPS if part == "main" else 1
     res["repeats"] = reps
     res["genlab_sample_s"], x = best_of(reps, lambda: bn.sample(n_sample, generator=0))
@@ -113,7 +129,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     res["jt_entries"] = sum(int(np.prod([bn.cardinalities[v] for v in c])) for c in jt.cliques)
     rng = np.random.default_rng(0)
     queries = []
-    for r in range(100 if part == "main" else 20):
+    for r in range(SIZES["queries"] if part == "main" else 20):
         row = x[r]
         vs = rng.choice(d, 4, replace=False)
         ev = {bn.variables_[v]: bn.states_[v][row[v]] for v in vs[1:]}
@@ -143,10 +159,15 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     if res["jt_entries"] * 1000 <= 2e9:
         res["genlab_jt_queries_s"], jt_ans = timed(jt.query_batch, [q for q, _ in queries], [e for _, e in queries])
         res["ve_vs_jt_maxdiff"] = float(max(np.abs(a - b).max() for a, b in zip(ve_ans, jt_ans)))
-        q1000 = [queries[i % len(queries)] for i in range(1000)]
+        q1000 = [queries[i % len(queries)] for i in range(SIZES["jt"])]
         res["genlab_jt_1000_s"], _ = timed(jt.query_batch, [q for q, _ in q1000], [e for _, e in q1000])
+        res["genlab_jt_1000_s"] *= 1000 / SIZES["jt"]  # per 1000 queries
 
     # ---------------- pgmpy
+    if not have_pgmpy():
+        res["pgmpy"] = "not installed"
+        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return res
     from pgmpy.estimators import HillClimbSearch, MaximumLikelihoodEstimator
     from pgmpy.inference import BeliefPropagation, VariableElimination
     from pgmpy.models import DiscreteBayesianNetwork
@@ -160,7 +181,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     def frame(codes):
         return pd.DataFrame({v: labels[j][codes[:, j]] for j, v in enumerate(bn.variables_)})
 
-    n_pg = n_sample if part == "main" else 10_000
+    n_pg = n_sample if part == "main" else min(n_sample, 10_000)
     if want("sample"):
         t, _ = best_of(reps, lambda: BayesianModelSampling(pm).forward_sample(size=n_pg, seed=0, show_progress=False, n_jobs=1))
         res["pgmpy_sample_s"] = t * n_sample / n_pg
@@ -211,7 +232,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
         sn = {v: list(s) for v, s in zip(bn.variables_, bn.states_)}
         res["pgmpy_fit_s"], _ = timed(lambda: MaximumLikelihoodEstimator(model, df, state_names=sn).get_parameters(n_jobs=1))
         t0, done = time.perf_counter(), 0
-        for r in df.head(1000).to_dict("records"):
+        for r in df.head(SIZES["jt"]).to_dict("records"):
             pm.get_state_probability(r)
             done += 1
             if time.perf_counter() - t0 > pgmpy_cap_s:
@@ -219,7 +240,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
         res["pgmpy_loglik_s"] = (time.perf_counter() - t0) * n_sample / done
         res["pgmpy_loglik_note"] = "no per-row log-likelihood in pgmpy 1.1; get_state_probability per row, extrapolated"
         # hill climbing with BIC on 10,000 rows
-        x10 = x[:10_000]
+        x10 = x[:SIZES["hc"]]
         sc = Scorer(x10, bn.cardinalities, "bic")
         res["genlab_hc_s"], ps = timed(hill_climb, x10, bn.cardinalities, score="bic")
         true_edges = set(bn.edges())
@@ -288,24 +309,42 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", default=(), choices=("sample", "ve"),
                     help="time only these pgmpy parts (genlab always runs all)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    _common.add_smoke(ap)
     a = ap.parse_args()
     global REPS
+    if _common.start_smoke(a):
+        a.part, a.networks, a.repeats, a.pgmpy_cap_s = "main", ["asia"], 1, 0.3
+        SIZES.update(SMOKE_SIZES)
     REPS = a.repeats
     if a.one:
         print(json.dumps(run_one(a.one, a.part, a.pgmpy_cap_s, tuple(a.only))))
         return
     rows = []
     for n in a.networks:
+        if a.smoke:  # in this process: a smoke run reports no peak memory
+            rows.append(run_one(n, a.part, a.pgmpy_cap_s, tuple(a.only)))
+            print(json.dumps(rows[-1]), flush=True)
+            continue
         p = subprocess.run([sys.executable, __file__, "--one", n, "--part", a.part,
-                            "--pgmpy-cap-s", str(a.pgmpy_cap_s), "--repeats", str(a.repeats), *(["--only", *a.only] if a.only else [])], capture_output=True, text=True)
+                            "--pgmpy-cap-s", str(a.pgmpy_cap_s), "--repeats", str(a.repeats), *(["--only", *a.only] if a.only else [])],
+                           capture_output=True, text=True)
         if p.returncode:
             print(f"{n} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows, a.part))
+    if not have_pgmpy():
+        print("note: pgmpy is not installed (pip install 'pgmpy<1.3'): genlab's side only")
+    for x in rows:  # speeds: pgmpy time / genlab time
+        for op in ("load", "sample", "ve_queries", "jt_1000", "fit", "hc", "loglik"):
+            if f"genlab_{op}_s" in x:
+                p = x.get(f"pgmpy_{op}_s")
+                _common.ratio(f"{x['network']} {op} runs/s", 1 / x[f"genlab_{op}_s"], p and 1 / p, "pgmpy",
+                              "" if p else "pgmpy not installed" if not have_pgmpy() else "not timed")
     if a.out:
-        with open(a.out, "w") as f:
+        out = _common.out_path(a.out)
+        with open(out, "w") as f:
             json.dump(rows, f, indent=1)
 
 

@@ -7,10 +7,11 @@ and report are timed as they are, and its training time is the measured time per
 times the full run's steps (said so in the table: "est.").
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/readme_timings.py [--only NAME ...]
+    python benchmarks/readme_timings.py --smoke     # train-svae for 2 steps and its estimate
 """
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY)
+import _common  # sets OMP_WAIT_POLICY
 
 import argparse
 import json
@@ -113,12 +114,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--keep", help="scratch folder to use and keep")
+    _common.add_smoke(ap)
     a = ap.parse_args()
+    commands = COMMANDS
+    if _common.start_smoke(a):  # one small training command, 2 steps, and its full-run estimate
+        commands = [(n, c, 2) for n, c, _ in COMMANDS if n == "train-svae"]
+        a.keep = str(_common.smoke_dir() / "scratch")
     cwd = Path(a.keep or tempfile.mkdtemp(prefix="genlab-readme-"))
     cwd.mkdir(parents=True, exist_ok=True)
-    prepare(cwd)
+    if not _common.SMOKE:  # the smoke command needs none of these inputs
+        prepare(cwd)
     rows = []
-    for name, cmd, steps in COMMANDS:
+    for name, cmd, steps in commands:
         if a.only and name not in a.only:
             continue
         rec = {"name": name, **run(cmd, cwd, steps)}
@@ -127,9 +134,15 @@ def main() -> None:
         shown = f"{human(rec['wall_s'])}" if t is None else \
             f"est. {human(t)} ({rec['full_steps']:,} steps at {rec['s_per_step']} s/step, measured over {steps})"
         print(f"| `{cmd}` | {shown if rec['rc'] == 0 else 'FAILED: ' + rec.get('error', '')} |", flush=True)
-    out = Path(__file__).parent / "out" / "readme_timings.json"
+        if rec["rc"] != 0 and _common.SMOKE:
+            sys.exit(f"{name} failed: {rec.get('error', '')}")
+        if t is not None:
+            _common.ratio(f"{name} measured wall s over the full-run estimate", rec["wall_s"], t,
+                          "estimated full run", f"{steps} of {rec['full_steps']} steps run")
+    out = _common.out_path(Path(__file__).parent / "out" / "readme_timings.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": _common.machine(), "rows": rows}, indent=2))
+    out.write_text(json.dumps({"machine": _common.machine(), **({"smoke": True} if _common.SMOKE else {}),
+                               "rows": rows}, indent=2))
     print(f"wrote {out}")
 
 

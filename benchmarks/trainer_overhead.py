@@ -8,10 +8,11 @@ run folder (metrics log every 10 steps, atomic checkpoint every 200 steps, NaN g
 progress bookkeeping) as the CLI uses it.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/trainer_overhead.py --n 20000 --reps 5
+    python benchmarks/trainer_overhead.py --smoke     # 256 images, one repetition
 """
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch)
+import _common  # sets OMP_WAIT_POLICY before torch
 
 import argparse
 import statistics
@@ -21,7 +22,6 @@ import time
 import torch
 
 import genlab
-from genlab.data.datasets import load_splits
 
 CFG = dict(hidden=(512, 256), latent_dim=32, likelihood="bernoulli")
 
@@ -57,9 +57,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/trainer_overhead.json")
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    if _common.start_smoke(args):
+        args.n, args.reps = 256, 1
     torch.set_num_threads(args.threads)
-    ds = load_splits("fashion-mnist", binarize=True, limit=args.n)["train"]
+    ds = _common.splits_or_skip("fashion-mnist", binarize=True, limit=args.n)["train"]
     times = {"bare": [], "genlab": [], "genlab+run": []}
     for rep in range(args.reps):
         times["bare"].append(bare_loop(ds.x, args.batch_size, rep))
@@ -73,6 +76,8 @@ def main() -> None:
     print("|---|---|---|")
     for k, v in thr.items():
         print(f"| {k} | {v:.0f} | {v / thr['bare']:.3f} |")
+    for k in ("genlab", "genlab+run"):
+        _common.ratio(f"{k} examples/s", thr[k], thr["bare"], "bare loop")
     _common.save({"args": vars(args), "seconds": times, "examples_per_s": thr,
                   "ratio": {k: v / thr["bare"] for k, v in thr.items()}}, args.out)
 

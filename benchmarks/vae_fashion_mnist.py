@@ -8,10 +8,13 @@ estimator (below) on both models' networks, on the first N test images; pythae's
 ``get_nll`` is run on a smaller subset as a cross-check of that estimator.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/vae_fashion_mnist.py --epochs 10 --k 1000 --n-test 2000
+    python benchmarks/vae_fashion_mnist.py --smoke     # 1 epoch on 256 images, K = 5 on 20
+
+pythae is optional (``bash scripts/setup.sh bench``): without it genlab runs alone.
 """
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch)
+import _common  # sets OMP_WAIT_POLICY before torch
 
 import argparse
 import math
@@ -23,7 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 import genlab
-from genlab.data.datasets import load_splits
 
 LATENT, H1, H2 = 32, 512, 256
 
@@ -113,10 +115,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/out/vae_fashion_mnist.json")
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    smoke = _common.start_smoke(args)
+    if smoke:
+        args.epochs, args.k, args.n_test, args.n_check = 1, 5, 20, 5
 
     torch.set_num_threads(args.threads)
-    splits = load_splits("fashion-mnist", binarize=True)
+    splits = _common.splits_or_skip("fashion-mnist", binarize=True, limit=256 if smoke else None)
     train, test = splits["train"], splits["test"]
     x_test = test.x[: args.n_test].flatten(1)
     rows = {}
@@ -137,7 +143,8 @@ def main() -> None:
     except ImportError as e:
         print(f"pythae not installed ({e}): bash scripts/setup.sh bench")
 
-    print(f"\nbinarised Fashion-MNIST, MLP VAE 784-{H1}-{H2}-{LATENT}, {args.epochs} epochs x 430 steps "
+    steps = -(-len(train) // 128)
+    print(f"\nbinarised Fashion-MNIST, MLP VAE 784-{H1}-{H2}-{LATENT}, {args.epochs} epochs x {steps} steps "
           f"(batch 128), IWAE K={args.k} on {args.n_test} test images")
     print("| library | train wall s | test NLL (nats) |")
     print("|---|---|---|")
@@ -147,6 +154,11 @@ def main() -> None:
         print(f"genlab - pythae NLL: {rows['genlab']['nll'] - rows['pythae']['nll']:+.2f} nats "
               f"(negative = genlab better); train time ratio pythae/genlab "
               f"{rows['pythae']['train_s'] / rows['genlab']['train_s']:.2f}")
+    p = rows.get("pythae")
+    _common.ratio("test NLL, nats (lower is better)", rows["genlab"]["nll"], p and p["nll"], "pythae",
+                  "" if p else "pythae not installed")
+    _common.ratio("training speed (1 / train s)", 1 / rows["genlab"]["train_s"], p and 1 / p["train_s"], "pythae",
+                  "" if p else "pythae not installed")
     _common.save({"args": vars(args), "results": rows}, args.out)
 
 

@@ -46,6 +46,22 @@ def test_fid_streaming_is_bit_identical_for_any_batching_and_matches_function():
     assert gm.FID.higher_is_better == {"fid": False}
 
 
+def test_fid_streaming_wide_features_bit_identical_and_equal_to_function():
+    # 300 features: 4 Gram panels (not 64-byte aligned), blocks taken without copies
+    g = _gen(5)
+    a = torch.randn(2100, 300, generator=g, dtype=torch.float64)
+    b = 0.8 * torch.randn(2100, 300, generator=g, dtype=torch.float64) + 0.1
+    results = []
+    for sizes in ([2100], [1, 1030, 3, 1066], [300] * 7):
+        m = gm.FID()
+        _feed(m, a.float() if sizes == [2100] else a, sizes, real=True)  # a float32 copy too
+        _feed(m, b, sizes, real=False)
+        results.append(m.compute()["fid"])
+    assert results[1] == results[2]
+    assert results[1] == pytest.approx(gm.fid(a, b), rel=1e-10)
+    assert results[0] == pytest.approx(gm.fid(a.float(), b), rel=1e-10)
+
+
 def test_fid_streaming_is_accurate_with_a_large_feature_mean():
     # shifted sums: no cancellation in sum(x x^T) - n mu mu^T when |mean| >> spread
     a, b = _pair(n=3000, f=6, offset=1e5)

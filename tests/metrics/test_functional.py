@@ -74,16 +74,33 @@ def test_fid_identical_sets_is_exactly_zero_and_never_negative():
     assert 0.0 <= near < 1e-9
 
 
-def test_fid_fewer_samples_than_dimensions():
-    # singular covariances: tr sqrt(S1 S2) = nuclear norm of A B^T with S1 = A^T A, S2 = B^T B
+@pytest.mark.parametrize("n1,n2", [(10, 12), (10, 500), (500, 10), (400, 500)])
+def test_fid_fewer_samples_than_dimensions(n1, n2):
+    # singular covariances: tr sqrt(S1 S2) = nuclear norm of A B^T with S1 = A^T A, S2 = B^T B;
+    # both singular (eigh route), one singular (Cholesky of the other), neither (Cholesky)
     g = _gen(2)
-    a = torch.randn(10, 32, generator=g, dtype=torch.float64)
-    b = torch.randn(12, 32, generator=g, dtype=torch.float64) + 0.2
-    ac, bc = (a - a.mean(0)) / 3.0, (b - b.mean(0)) / 11 ** 0.5
+    a = torch.randn(n1, 32, generator=g, dtype=torch.float64)
+    b = torch.randn(n2, 32, generator=g, dtype=torch.float64) * 1.3 + 0.2
+    ac, bc = (a - a.mean(0)) / (n1 - 1) ** 0.5, (b - b.mean(0)) / (n2 - 1) ** 0.5
     d = a.mean(0) - b.mean(0)
     ref = d @ d + (ac ** 2).sum() + (bc ** 2).sum() - 2 * torch.linalg.svdvals(ac @ bc.T).sum()
     v = gm.fid(a, b)
-    assert math.isfinite(v) and v == pytest.approx(float(ref), rel=1e-8)
+    # a singular covariance leaves zero eigenvalues of S1 S2 computed as +-eps, whose square
+    # roots are ~1e-8 each (any method: the eigh route and scipy's sqrtm alike)
+    rel = 1e-12 if min(n1, n2) > 32 else 1e-7
+    assert math.isfinite(v) and v == pytest.approx(float(ref), rel=rel)
+
+
+@pytest.mark.parametrize("width", [1, 63, 64, 255, 256, 301])
+def test_fid_covariance_from_gram_panels_is_exact(width):
+    # the Gram is summed over its upper column panels (1, 2 or 4 of them) and mirrored
+    from genlab.metrics import _distribution as D
+
+    x = torch.randn(700, width, generator=_gen(4), dtype=torch.float64) * 2 + 1
+    mu, cov = D.gaussian_stats(x)
+    assert torch.equal(cov, cov.T)
+    torch.testing.assert_close(cov, torch.cov(x.T).reshape(width, width), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mu, x.mean(0), rtol=0, atol=0)
 
 
 def test_fid_rejects_bad_input():

@@ -92,28 +92,32 @@ class _Moments:
         elif t.shape[1] != self.shift.numel():
             raise ValueError(f"{self.what}: width {t.shape[1]} differs from earlier batches "
                              f"({self.shift.numel()})")
-        buf = torch.cat([*self.pending, t - self.shift]) if self.pending else t - self.shift
+        xc = t.sub_(self.shift) if D._is_copy(t, x) else t - self.shift
+        buf = torch.cat([*self.pending, xc]) if self.pending else xc
         full = buf.shape[0] // self.block * self.block
-        for lo in range(0, full, self.block):  # fresh (aligned) copies: same BLAS path
-            self._absorb(buf[lo:lo + self.block].clone(), self.s, self.ss)
+        for lo in range(0, full, self.block):
+            blk = buf[lo:lo + self.block]
+            if blk.data_ptr() % 64:  # a fresh (64-byte aligned) copy: the same BLAS path
+                blk = blk.clone()
+            self._absorb(blk, self.s, self.ss)
         self.n += full
         self.pending = [buf[full:].clone()] if full < buf.shape[0] else []
 
     @staticmethod
     def _absorb(xc: torch.Tensor, s: torch.Tensor, ss: torch.Tensor) -> None:
         s += xc.sum(0)
-        ss += xc.T @ xc
+        D.gram_upper_(ss, xc)  # the upper panels only; stats() mirrors them
 
     def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        n, s, ss = self.n, self.s, self.ss
-        if self.pending:  # the partial last block, without consuming it
-            s, ss = s.clone(), ss.clone()
-            self._absorb(self.pending[0], s, ss)
-            n += self.pending[0].shape[0]
+        n = self.count()
         if n < 2:
             raise ValueError(f"{self.what}: FID needs at least 2 samples per set, got {n}")
+        s, ss = self.s, self.ss.clone()
+        if self.pending:  # the partial last block, without consuming it
+            s = s.clone()
+            self._absorb(self.pending[0], s, ss)
         mean_c = s / n
-        cov = (ss - n * torch.outer(mean_c, mean_c)) / (n - 1)
+        cov = D.mirror_(ss).sub_(n * torch.outer(mean_c, mean_c)).div_(n - 1)
         return self.shift + mean_c, cov
 
     def count(self) -> int:
