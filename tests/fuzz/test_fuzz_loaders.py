@@ -417,7 +417,7 @@ def test_text_file_random_bytes(data, layout):
                    min_size=100, max_size=600),
        block=st.integers(1, 4))
 def test_text_file_windows_are_the_text(text, block):
-    from genlab.models.sequence.tokenizers import from_config
+    from genlab.data.tokenizers import from_config
 
     with folder() as d:
         p = write(d, "prose.txt", text)

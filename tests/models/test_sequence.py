@@ -8,7 +8,7 @@ import genlab
 from genlab.data.text import text_splits, item_splits
 from genlab.models import sequence as S
 from genlab.models.sequence import sampling
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer
+from genlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer
 
 CORPUS = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 12
 TRAIN = {"epochs": 3, "batch_size": 16, "progress": False, "seed": 0, "lr": 3e-3}

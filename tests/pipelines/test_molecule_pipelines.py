@@ -12,7 +12,7 @@ from genlab.data import molecules  # noqa: E402
 from genlab.data.datasets import load_splits  # noqa: E402
 from genlab.errors import DataError  # noqa: E402
 from genlab.models.sequence import LSTM  # noqa: E402
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID  # noqa: E402
+from genlab.data.tokenizers import BOS_ID, EOS_ID  # noqa: E402
 from genlab.pipelines.molecule_design import (  # noqa: E402
     HillClimb, condition_prompt, condition_splits, condition_tokens, conditioning_report, encode_molecules,
     property_values,

@@ -1,15 +1,16 @@
 """Writing notes out: a standard MIDI file by hand (format 0, no dependency), a WAV from a
-small additive synthesiser (numpy and the stdlib ``wave``), a piano-roll PNG."""
+small additive synthesiser (numpy and the stdlib ``wave``), a piano-roll PNG, and a music
+model's samples as such files (``write_samples``, what ``genlab sample -o x.mid`` runs)."""
 from __future__ import annotations
 
 import struct
 import wave
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .music_tokens import Note
+from .music import Note, ids_to_notes, is_music_model
 
 def _varlen(n: int) -> bytes:
     out = [n & 0x7F]
@@ -87,3 +88,16 @@ def piano_roll_png(notes: Sequence[Note], path: str | Path, *, title: str = "") 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def write_samples(model: Any, x: Any, path: str | Path) -> bool:
+    """``genlab sample RUN -o x.mid`` / ``.wav``: write music samples (one file per sample
+    beside ``path``: ``x_0.mid``...). Returns False if the model or suffix is not musical."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mid", ".midi", ".wav") or not is_music_model(model):
+        return False
+    for i, row in enumerate(x.tolist()):
+        notes = ids_to_notes(row)
+        target = path.with_name(f"{path.stem}_{i}{path.suffix}")
+        (write_midi if path.suffix.lower() != ".wav" else render_wav)(notes, target)
+    return True

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Iterable, Sequence
 
-from ...chem.tokens import tokenize_selfies, tokenize_smiles
+from ..chem.tokens import tokenize_selfies, tokenize_smiles
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)

@@ -6,8 +6,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..models.sequence.tokenizers import EOS_ID, SPECIALS
-from .music_tokens import DURATIONS, KK_MAJOR, KK_MINOR, MAJOR, MINOR, VOCAB, Note
+from ..data.music import DURATIONS, KK_MAJOR, KK_MINOR, MAJOR, MINOR, VOCAB, Note
+from ..data.tokenizers import EOS_ID, SPECIALS
 
 def _hist(values: Iterable[int], bins: Sequence[int]) -> np.ndarray:
     idx = {b: i for i, b in enumerate(bins)}

@@ -302,7 +302,8 @@ def _sequence_samples_html(run: Run, model: Any, seed: int, n: int = 3) -> str:
     import torch
 
     try:
-        from ..pipelines.music import Composer, is_music_model
+        from ..data.music import is_music_model
+        from ..pipelines.music import Composer
 
         g = torch.Generator().manual_seed(seed)
         if is_music_model(model):

@@ -37,7 +37,7 @@ from ...progress import tick
 from ...registry import MODELS
 from ..sequence import sampling
 from ..sequence.lm import SequenceLM
-from ..sequence.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID
+from ...data.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID
 from .config import SeqVAEConfig
 
 LOG_2PI = math.log(2 * math.pi)

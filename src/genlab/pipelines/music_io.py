@@ -1,0 +1,3 @@
+"""Alias for one release: this module moved to ``genlab.data.music_io``; import from there
+(or from ``genlab.pipelines.music``, which re-exports it)."""
+from ..data.music_io import *  # noqa: F401,F403
