@@ -1,5 +1,6 @@
-"""Plotting helpers that write PNG files: image grids, training curves, reconstructions
-and real-vs-generated histograms for tables.
+"""Plotting helpers that write PNG files: training curves, reconstructions and
+real-vs-generated histograms for tables; image grids (``image_grid``, ``save_grid``) are
+re-exported from ``genlab.imaging``, where the layers below the report can use them.
 
 Nothing here opens a window or changes matplotlib's global backend: figures are built as
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so the helpers are safe in scripts,
@@ -13,10 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
-MIN_TILE_PX = 48  # small images (8x8 digits) are upscaled so that each tile is readable
-PAD_VALUE = 0.75  # light grey between tiles
+from ..imaging import MIN_TILE_PX, PAD_VALUE, as_array, image_grid, save_grid  # noqa: F401  (re-exported)
 
 
 def _figure(width: float, height: float):
@@ -36,82 +35,7 @@ def _save_figure(fig: Any, path: str | Path) -> Path:
     return path
 
 
-def _as_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().to(torch.float32).numpy()
-    try:
-        return np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be a tensor or array of numbers ({e})") from None
-
-
-# ----------------------------------------------------------------------------- image grids
-def image_grid(x: Any, *, nrow: int | None = None, pad: int = 1, scale: int | None = None) -> Image.Image:
-    """Tile a batch of images into one picture.
-
-    Args:
-        x: ``(B, C, H, W)`` tensor or array with values in ``[0, 1]`` (values outside
-            are clipped, NaN shows as black); ``C`` is 1 (greyscale) or 3 (RGB).
-        nrow: images per row (default: ``ceil(sqrt(B))``).
-        pad: light-grey pixels between tiles and around the border, in output pixels.
-        scale: integer nearest-neighbour upscaling factor; default: the smallest that
-            makes every tile at least 48 pixels on its shorter side.
-    Returns:
-        a PIL image, mode ``"L"`` for one channel or ``"RGB"`` for three, of size
-        ``(nrow * W * scale + (nrow + 1) * pad, rows * H * scale + (rows + 1) * pad)``.
-    Raises:
-        ValueError: on a batch that is not ``(B, 1|3, H, W)`` with ``B >= 1``, or on bad
-            ``nrow`` / ``pad`` / ``scale``.
-    """
-    a = _as_numpy(x, "image_grid: x")
-    if a.ndim != 4 or a.shape[1] not in (1, 3):
-        raise ValueError(
-            f"image_grid needs images shaped (B, C, H, W) with C = 1 or 3, got shape {tuple(a.shape)}"
-        )
-    b, c, h, w = a.shape
-    if b == 0 or h == 0 or w == 0:
-        raise ValueError(f"image_grid got an empty batch of shape {tuple(a.shape)}")
-    nrow = math.ceil(math.sqrt(b)) if nrow is None else int(nrow)
-    if nrow < 1:
-        raise ValueError(f"image_grid: nrow must be >= 1, got {nrow}")
-    nrow = min(nrow, b)
-    if scale is None:
-        scale = max(1, math.ceil(MIN_TILE_PX / min(h, w)))
-    if int(scale) < 1 or int(pad) < 0:
-        raise ValueError(f"image_grid: scale must be >= 1 and pad >= 0, got scale={scale}, pad={pad}")
-    scale, pad = int(scale), int(pad)
-    a = np.clip(np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    if scale > 1:
-        a = a.repeat(scale, axis=2).repeat(scale, axis=3)
-    th, tw = h * scale, w * scale
-    rows = math.ceil(b / nrow)
-    grid = np.full((c, rows * th + (rows + 1) * pad, nrow * tw + (nrow + 1) * pad), PAD_VALUE, np.float32)
-    for i in range(b):
-        r, col = divmod(i, nrow)
-        top, left = pad + r * (th + pad), pad + col * (tw + pad)
-        grid[:, top:top + th, left:left + tw] = a[i]
-    pixels = np.round(grid * 255).astype(np.uint8)
-    if c == 1:
-        return Image.fromarray(pixels[0])  # uint8 (H, W) -> "L"
-    return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)))  # -> "RGB"
-
-
-def save_grid(x: Any, path: str | Path, **kw: Any) -> Path:
-    """Write ``image_grid(x, **kw)`` to ``path`` as PNG.
-
-    Args:
-        x: ``(B, C, H, W)`` images in ``[0, 1]``.
-        path: the PNG file to write (parent folders are created).
-        **kw: ``nrow``, ``pad``, ``scale`` for ``image_grid``.
-    Returns:
-        the path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(x, **kw).save(path, format="PNG")
-    return path
-
-
+# ----------------------------------------------------------------------------- reconstructions
 def plot_reconstructions(x: Any, x_hat: Any, path: str | Path, n: int = 8, **kw: Any) -> Path:
     """Originals on the top row, their reconstructions on the row below.
 
@@ -124,7 +48,7 @@ def plot_reconstructions(x: Any, x_hat: Any, path: str | Path, n: int = 8, **kw:
     Returns:
         the path written.
     """
-    a, b = _as_numpy(x, "plot_reconstructions: x"), _as_numpy(x_hat, "plot_reconstructions: x_hat")
+    a, b = as_array(x, "plot_reconstructions: x"), as_array(x_hat, "plot_reconstructions: x_hat")
     if a.shape != b.shape:
         raise ValueError(f"plot_reconstructions: x has shape {tuple(a.shape)} but x_hat {tuple(b.shape)}")
     if n < 1:
@@ -242,7 +166,7 @@ def plot_table_samples(real: Any, fake: Any, columns: Sequence[str] | None, path
     Returns:
         the path written.
     """
-    r, f = _as_numpy(real, "plot_table_samples: real"), _as_numpy(fake, "plot_table_samples: fake")
+    r, f = as_array(real, "plot_table_samples: real"), as_array(fake, "plot_table_samples: fake")
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1] or not len(r) or not len(f):
         raise ValueError(f"plot_table_samples needs two non-empty tables (N, D) with the same D, "
                          f"got {tuple(r.shape)} and {tuple(f.shape)}")

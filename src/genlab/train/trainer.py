@@ -58,7 +58,7 @@ def resume_changes(recorded: dict[str, Any], now: dict[str, Any], *, what: str) 
     return changed
 
 
-def _mix(*ints: int) -> int:
+def mix_seed(*ints: int) -> int:
     """A deterministic 63-bit seed from integers (no Python hash randomisation)."""
     h = 1469598103934665603
     for i in ints:
@@ -252,7 +252,7 @@ class Trainer:
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
             while self.step < total and not self.stopped_early and not self.should_stop:
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, self.epoch)))
                 for b in range(self.batch_in_epoch, spe):
                     if self.step >= total or self.should_stop:
                         break
@@ -261,10 +261,10 @@ class Trainer:
                         # each rank takes a slice of the global batch; its randomness is a
                         # function of (seed, step, rank), so a resumed run replays it
                         idx = idx[rank::world] if len(idx) >= world else idx[rank % len(idx):][:1]
-                        torch.manual_seed(_mix(cfg.seed, self.step, rank))
+                        torch.manual_seed(mix_seed(cfg.seed, self.step, rank))
                     batch = self._batch(train_ds, idx)
                     if augment is not None:
-                        g = torch.Generator().manual_seed(_mix(cfg.seed, 7919, self.step, rank))
+                        g = torch.Generator().manual_seed(mix_seed(cfg.seed, 7919, self.step, rank))
                         batch["x"] = augment(batch["x"], g)
                     out = net(batch)
                     loss = out["loss"]
@@ -344,7 +344,7 @@ class Trainer:
         if (self.epoch + 1) % cfg.eval_every != 0 and self.step != total:
             return best_state
         if self.world > 1:  # identical validation noise on every rank -> identical decisions
-            torch.manual_seed(_mix(cfg.seed, self.step, 99991))
+            torch.manual_seed(mix_seed(cfg.seed, self.step, 99991))
         scores = self.evaluate(model, val_ds)
         row = {"split": "val", "step": self.step, "epoch": self.epoch,
                **{f"val_{k}": v for k, v in scores.items()}}

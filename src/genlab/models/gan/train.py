@@ -35,7 +35,7 @@ from ...train.config import TrainConfig
 from ...train.guard import ExplosionGuard, fitting, grads_finite
 from ...train.schedule import make_optimizer, make_scheduler
 from ...train.signals import install_stop_handlers
-from ...train.trainer import (CHECKPOINT_DIR, METRICS_FILE, _mix, keep_good_checkpoint, resolve_data,
+from ...train.trainer import (CHECKPOINT_DIR, METRICS_FILE, keep_good_checkpoint, mix_seed, resolve_data,
                               resume_changes, set_base_lr)
 
 # TrainConfig fields the adversarial loop does not use; a value other than the default is
@@ -240,7 +240,7 @@ class AdversarialTrainer:
                     "best_step": self.best_step, "best_state": best_state or {}, "config": signature,
                     "guard_d": guard_d.state_dict(), "guard_g": guard_g.state_dict()})
 
-        fixed = model.fixed_inputs(val_ds if val_ds is not None else train_ds, _mix(cfg.seed, 424242)) \
+        fixed = model.fixed_inputs(val_ds if val_ds is not None else train_ds, mix_seed(cfg.seed, 424242)) \
             if (mc.sample_every and self.run_dir is not None) else None
         cache: dict[str, Any] = {}
         perm_epoch, perm = -1, None
@@ -251,7 +251,7 @@ class AdversarialTrainer:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             if perm_epoch != self.epoch:
                 perm_epoch = self.epoch
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(cfg.seed, self.epoch)))
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, self.epoch)))
             idx = perm[self.batch_in_epoch * bs:(self.batch_in_epoch + 1) * bs]
             self.batch_in_epoch += 1
             if len(idx) % pack:  # PacGAN packs whole groups; a short last batch is trimmed
@@ -270,7 +270,7 @@ class AdversarialTrainer:
         stop_signals, restore_signals = install_stop_handlers()  # Ctrl-C / SIGTERM: stop after a checkpoint
         try:
             while self.step < total and not self.should_stop:
-                g = torch.Generator().manual_seed(_mix(cfg.seed, 31337, self.step))
+                g = torch.Generator().manual_seed(mix_seed(cfg.seed, 31337, self.step))
                 for _ in range(mc.n_critic):
                     out_d = model.d_step(next_batch(), g)
                     self._check(out_d["d_loss"], guard_d, "discriminator loss")
@@ -299,7 +299,7 @@ class AdversarialTrainer:
                     self._log({"split": "train", "step": self.step, "epoch": self.epoch,
                                "lr": sched_g.get_last_lr()[0], **logs, "time": round(time.time() - t0, 3)})
                 if fixed is not None and (self.step % mc.sample_every == 0 or self.step == total):
-                    from ...report.figures import save_grid
+                    from ...imaging import save_grid
 
                     img = model.progress_image(fixed)
                     save_grid(img, self.run_dir / SAMPLES_DIR / f"step_{self.step:06d}.png",
