@@ -14,7 +14,6 @@ import _common  # noqa: F401  (sets OMP_WAIT_POLICY)
 
 import argparse
 import json
-import math
 import os
 import shlex
 import subprocess

@@ -1,8 +1,9 @@
-"""Image-grid primitives: tile a batch of images into one picture and write it as PNG.
+"""Image primitives: tile a batch of images into one picture and write it as PNG, and a
+matplotlib figure on an Agg canvas (no pyplot, no global backend change) with its writer.
 
-A core module (numpy, torch and Pillow only, no genlab imports), so every layer can draw
-grids: the GAN loop's fixed-noise samples, ``genlab sample -o grid.png``, the report.
-``genlab.report`` re-exports ``image_grid`` and ``save_grid``.
+A core module (numpy, torch, Pillow and matplotlib only, no genlab imports), so every layer
+can draw: the GAN loop's fixed-noise samples, ``genlab sample -o grid.png``, evaluation
+figures, the report. ``genlab.report`` re-exports ``image_grid`` and ``save_grid``.
 """
 from __future__ import annotations
 
@@ -92,4 +93,22 @@ def save_grid(x: Any, path: str | Path, **kw: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(x, **kw).save(path, format="PNG")
+    return path
+
+
+def agg_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
     return path

@@ -525,7 +525,7 @@ def test_bif_mutations_and_junk(bn, data):
              data.draw(st.text(max_size=200))]
     with folder() as d:
         for i, t in enumerate(cases):
-            attempt(lambda where: parse_bif(t, where=where), f"case{i}.bif")
+            attempt(lambda where: parse_bif(t, where=where), f"case{i}.bif")  # noqa: B023 — called at once
             p = write(d, f"file{i}.bif", t)
             attempt(read_bif, p)
 

@@ -124,7 +124,7 @@ def test_tbptt_keeps_the_loss_and_cuts_the_gradient(splits):
     # gradient of the last chunk's logits w.r.t. the first input token: zero only with bptt
     def grad_first(m):
         e = m.embed(x[:, :-1]).detach().requires_grad_(True)
-        out, state, outs = None, None, []
+        state, outs = None, []
         for s in range(0, e.shape[1], m.config.bptt or e.shape[1]):
             o, state = m.rnn(e[:, s:s + (m.config.bptt or e.shape[1])], state)
             state = tuple(t.detach() for t in state) if m.config.bptt else state

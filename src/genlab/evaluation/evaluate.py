@@ -1,5 +1,9 @@
 """Sample-based evaluation of a run (``genlab evaluate``) or of two image sets.
 
+(Moved from ``genlab.metrics.evaluate``, which stays an alias for one release: scoring a
+run reads run folders and writes figures, so it sits above ``genlab.metrics``, whose
+functions it calls. It does not rewrite the report: ``genlab evaluate`` does that after.)
+
 Every score is computed in a named feature space (a judge network) and reported beside
 its *real-versus-real floor*: the same score between the real training and test splits,
 with as many training images as there are samples. A model cannot be expected to beat
@@ -105,7 +109,10 @@ def parse_metrics(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _row(metric: str, value: Any, floor: Any, space: str, higher: bool | None, **extra: Any) -> dict:
+def score_row(metric: str, value: Any, floor: Any, space: str, higher: bool | None, **extra: Any) -> dict:
+    """One row of an evaluation record: the model's score, its real-vs-real floor (or
+    ``None``), the feature space it was computed in and whether higher is better; ``extra``
+    adds fields such as ``std``, ``of`` or ``note``."""
     return {"metric": metric, "value": value, "floor": floor, "feature_space": space,
             "higher_is_better": higher, **extra}
 
@@ -147,7 +154,7 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
         "extra": {...}}``; each row has ``metric, value, floor, feature_space,
         higher_is_better``; ``notes`` warns when there are too few samples for FID/KID.
     """
-    from . import functional as F
+    from ..metrics import functional as F
 
     space = judge.feature_space
     f = judge.extract(fake, progress=progress)
@@ -166,7 +173,7 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
         return None if t is None else fn(t)
 
     if "fid" in metrics:
-        rows.append(_row("fid", F.fid(r["features"], f["features"]),
+        rows.append(score_row("fid", F.fid(r["features"], f["features"]),
                          floor(lambda t: F.fid(r["features"], t["features"])), space, False))
     if "kid" in metrics:
         def kid(a):
@@ -174,26 +181,26 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
             return F.kid(r["features"], a, subsets=100, subset_size=size, seed=seed)
         m, s = kid(f["features"])
         fl = floor(lambda t: kid(t["features"]))
-        rows.append(_row("kid", m, None if fl is None else fl[0], space, False, std=s))
+        rows.append(score_row("kid", m, None if fl is None else fl[0], space, False, std=s))
     if "is" in metrics:
         splits = max(1, min(10, len(fake) // 2))
         m, s = F.inception_score(f["probs"], splits=splits)
         rm, _ = F.inception_score(r["probs"], splits=max(1, min(10, len(real) // 2)))
-        rows.append(_row("inception_score", m, rm, space, True, std=s,
+        rows.append(score_row("inception_score", m, rm, space, True, std=s,
                          note="floor column: the real test images' own score"))
     if "prdc" in metrics:
         res = F.prdc(r["features"], f["features"])
         fl = floor(lambda t: F.prdc(r["features"], t["features"]))
         for k in ("precision", "recall", "density", "coverage"):
-            rows.append(_row(k, res[k], None if fl is None else fl[k], space, True))
+            rows.append(score_row(k, res[k], None if fl is None else fl[k], space, True))
     if "modes" in metrics:
         ref = real_labels if real_labels is not None else r["probs"]
         res = F.mode_coverage(f["probs"], ref)
         fl = floor(lambda t: F.mode_coverage(t["probs"], ref))
-        rows.append(_row("classes_found", res["classes_found"], None if fl is None else fl["classes_found"],
+        rows.append(score_row("classes_found", res["classes_found"], None if fl is None else fl["classes_found"],
                          space, True, of=res["num_classes"]))
-        rows.append(_row("class_kl", res["kl"], None if fl is None else fl["kl"], space, False))
-        rows.append(_row("confident_share", res["confident_share"],
+        rows.append(score_row("class_kl", res["kl"], None if fl is None else fl["kl"], space, False))
+        rows.append(score_row("confident_share", res["confident_share"],
                          None if fl is None else fl["confident_share"], space, True))
         real_counts = torch.bincount(torch.as_tensor(ref).long(), minlength=res["num_classes"]) \
             if torch.as_tensor(ref).dim() == 1 else torch.bincount(torch.as_tensor(ref).argmax(1),
@@ -202,13 +209,13 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
                                  "real": [int(c) for c in real_counts]}
     if "memorization" in metrics and tr_all is not None:
         res = F.memorization(f["features"], tr_all["features"], r["features"])
-        rows.append(_row("near_copy_share", res["near_copy_share"], res["baseline_share"], space, False,
+        rows.append(score_row("near_copy_share", res["near_copy_share"], res["baseline_share"], space, False,
                          note="floor column: the share of unseen real test images under the same threshold"))
-        rows.append(_row("nn_distance_ratio", res["median_ratio"], 1.0, space, True,
+        rows.append(score_row("nn_distance_ratio", res["median_ratio"], 1.0, space, True,
                          note="median distance of samples to their nearest training image over that of test images"))
         extra["closest_pairs"] = res["closest"]
     if "diversity" in metrics:
-        rows.append(_row("diversity", F.diversity(f["features"], seed=seed),
+        rows.append(score_row("diversity", F.diversity(f["features"], seed=seed),
                          floor(lambda t: F.diversity(t["features"], seed=seed)), space, True))
     note = small_sample_note(len(fake), metrics)
     return {"rows": rows, "feature_space": space, "n_fake": len(fake), "n_real": len(real),
@@ -218,12 +225,13 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
 
 def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int = 10000, seed: int = 0,
                  judge: str | None = None, iwae_k: int | None = None, n_likelihood: int = 1000,
-                 progress: bool | None = None, report: bool = True) -> dict[str, Any]:
+                 progress: bool | None = None) -> dict[str, Any]:
     """Sample from a run's model and score it; store the result in the run.
 
     Writes ``eval.json["evaluation"]`` (rows with floors and feature spaces, figures),
-    appends an ``{"split": "eval", ...}`` row to ``metrics.jsonl``, draws the class
-    histogram and the closest (sample, training image) pairs, and rewrites the report.
+    appends an ``{"split": "eval", ...}`` row to ``metrics.jsonl`` and draws the class
+    histogram and the closest (sample, training image) pairs. The report shows all of it
+    once rewritten (``genlab.report.write_report(run)``; ``genlab evaluate`` does both).
 
     Args:
         run: a ``Run`` or a run folder.
@@ -237,10 +245,10 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
         the real and floor sets are for this kind of data (see ``describe_sets``).
     """
-    from ..report.figures import plot_class_histogram, plot_pairs
+    from ..metrics.judges import judge_for, load_judge
+    from ..metrics.ppl import perceptual_path_length
     from ..runs import Run
-    from .judges import judge_for, load_judge
-    from .ppl import perceptual_path_length
+    from .figures import plot_class_histogram, plot_pairs
 
     run = run if isinstance(run, Run) else Run(run)
     names = parse_metrics(metrics)
@@ -250,19 +258,16 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     splits = run.data_splits()
     test, train = splits["test"], splits["train"]
     if run.info.get("data") in ("ring8", "grid25"):
-        return _evaluate_toy(run, model, test, n=n, seed=seed, report=report)
-    from ..pipelines.molecules import evaluate_molecule_run, is_molecule_data
+        return _evaluate_toy(run, model, test, n=n, seed=seed)
+    from ..pipelines.molecules import is_molecule_data
+    from .molecules import evaluate_molecule_run
 
     if is_molecule_data(test):
-        record = evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress, report=False)
+        record = evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress)
         for r in record["rows"]:
             r["feature_space"] = molecule_feature_space(r["metric"])
         describe_sets(record, "molecule")
         _write_record(run, record)  # eval.json again, now with the words above
-        if report:
-            from ..report import write_report
-
-            write_report(run)
         return record
     if test.kind != "image":
         raise DataError("genlab evaluate scores image models, molecule models and the ring8/grid25 toys; table "
@@ -281,7 +286,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         if model.log_prob_kind == "none":
             notes.append(f"nll: {model.model_type} defines no likelihood (log_prob_kind 'none')")
         else:
-            from . import functional as F
+            from ..metrics import functional as F
 
             x = test.x[:n_likelihood]
             kw = {"k": iwae_k} if iwae_k else {}
@@ -294,8 +299,8 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
                     lp = model.log_prob(x, generator=torch.Generator().manual_seed(seed), **kw)
                 dim = math.prod(test.shape)
                 label = f"{model.log_prob_kind} log p(x), {len(x)} test images"
-                rows.append(_row("nll_nats", F.nll_nats(lp), None, "data", False, note=label))
-                rows.append(_row("bits_per_dim", F.bits_per_dim(lp, dim), None, "data", False, note=label))
+                rows.append(score_row("nll_nats", F.nll_nats(lp), None, "data", False, note=label))
+                rows.append(score_row("bits_per_dim", F.bits_per_dim(lp, dim), None, "data", False, note=label))
             except ValueError as e:
                 notes.append(f"nll: {e}")
     if "ppl" in names:
@@ -303,7 +308,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
             p = perceptual_path_length(model, j.features, n=min(int(n), 2000),
                                        generator=torch.Generator().manual_seed(seed),
                                        feature_space=j.feature_space)
-            rows.append(_row("ppl", p["ppl"], None, j.feature_space, False, note=f"{p['n']} latent pairs, "
+            rows.append(score_row("ppl", p["ppl"], None, j.feature_space, False, note=f"{p['n']} latent pairs, "
                              f"eps {p['eps']}, {p['interpolation']}"))
         else:
             notes.append(f"ppl: {model.model_type} has no latent space")
@@ -325,7 +330,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
               "judge": j.feature_space, "metrics": list(names), "rows": rows, "notes": notes,
               "figures": figures, "closest_pairs": pairs or []}
     describe_sets(record, "image")
-    _store(run, record, report)
+    store_record(run, record)
     return record
 
 
@@ -338,38 +343,36 @@ def _write_record(run: Any, record: dict[str, Any]) -> None:
     atomic_write_json(run.path / "eval.json", ev)
 
 
-def _store(run: Any, record: dict[str, Any], report: bool) -> None:
+def store_record(run: Any, record: dict[str, Any]) -> None:
+    """Store an evaluation record in a run: ``eval.json["evaluation"]`` and an ``eval``
+    row (the scores by metric name) appended to ``metrics.jsonl``."""
     _write_record(run, record)
     step = max((r.get("step", 0) for r in run.metrics()), default=0)
     with open(run.path / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"split": "eval", "step": step, "n": record["n_fake"],
                              "feature_space": record["judge"],
                              **{r["metric"]: r["value"] for r in record["rows"]}}) + "\n")
-    if report:
-        from ..report import write_report
-
-        write_report(run)
 
 
-def _evaluate_toy(run: Any, model: Any, test: Any, *, n: int, seed: int, report: bool) -> dict[str, Any]:
+def _evaluate_toy(run: Any, model: Any, test: Any, *, n: int, seed: int) -> dict[str, Any]:
     """The VEEGAN / PacGAN protocol on the 2-D mixtures: modes covered and the share of
     high-quality samples (within 3 std of a centre), for 2,500 samples unless ``n`` is
     smaller; the floor column scores real test points the same way."""
-    from . import functional as F
+    from ..metrics import functional as F
 
     name = run.info["data"]
     n = min(int(n), 2500)
     x = model.sample(n, generator=torch.Generator().manual_seed(seed))
     res, real = F.toy_mode_metrics(x, name), F.toy_mode_metrics(test.x[:n], name)
     space = f"{name} centres"
-    rows = [_row("modes_covered", res["modes_covered"], real["modes_covered"], space, True, of=res["num_modes"]),
-            _row("high_quality_share", res["high_quality_share"], real["high_quality_share"], space, True)]
+    rows = [score_row("modes_covered", res["modes_covered"], real["modes_covered"], space, True, of=res["num_modes"]),
+            score_row("high_quality_share", res["high_quality_share"], real["high_quality_share"], space, True)]
     record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "n_fake": n,
               "n_real": min(n, len(test)), "n_floor": None, "seed": seed, "judge": space,
               "metrics": ["modes"], "rows": rows, "notes": [], "figures": {}, "closest_pairs": [],
               "counts": res["counts"]}
     describe_sets(record, "toy")
-    _store(run, record, report)
+    store_record(run, record)
     return record
 
 

@@ -1,4 +1,9 @@
-"""Training and evaluating CNN judges on labelled image data.
+"""Training and evaluating CNN judges on labelled image data (``genlab judge train``).
+
+The judges themselves (the networks, their weights, ``load_judge``) are feature spaces the
+metrics and the GAN's FID validation use, so they stay in ``genlab.metrics.judges``;
+training one is orchestration (data loading, augmentation, a training loop), so it lives
+here, above the layers it uses.
 
 The loop is small and deterministic on CPU: weights are initialised and dropout is drawn
 under ``torch.manual_seed(seed)`` (inside ``torch.random.fork_rng``, so the caller's
@@ -18,9 +23,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ... import __version__
-from ...data.dataset import Dataset, as_dataset
-from .net import CNNJudge, default_architecture, save_judge, weights_fingerprint
+from .. import __version__
+from ..data.dataset import Dataset, as_dataset
+from ..metrics.judges.net import CNNJudge, default_architecture, save_judge, weights_fingerprint
 
 # The recipes of the shipped judges (scripts/train_judges.py trains them).
 SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
@@ -32,8 +37,8 @@ SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
 
 def _as_splits(data: Any, data_options: dict[str, Any] | None) -> tuple[str, dict[str, Dataset]]:
     """``(name, {"train", "val", "test"})`` from a name, a path, a dict or a Dataset."""
-    from ...data.datasets import load_splits
-    from ...registry import DATASETS
+    from ..data.datasets import load_splits
+    from ..registry import DATASETS
 
     options = dict(data_options or {})
     if isinstance(data, dict):
@@ -130,7 +135,7 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
     Raises:
         ValueError: unlabelled or non-image data, fewer than 2 classes, bad settings.
     """
-    from ...data.augment import parse_augment
+    from ..data.augment import parse_augment
 
     for key, v in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -148,7 +153,7 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
 
     old_threads = torch.get_num_threads()
     if threads is not None:
-        from ..._threads import set_threads
+        from .._threads import set_threads
 
         set_threads(threads)  # refuses < 1 and more than the machine can run
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Plotting helpers that write PNG files: training curves, reconstructions and
-real-vs-generated histograms for tables; image grids (``image_grid``, ``save_grid``) are
-re-exported from ``genlab.imaging``, where the layers below the report can use them.
+real-vs-generated histograms for tables. Image grids (``image_grid``, ``save_grid``) are
+re-exported from ``genlab.imaging`` and the evaluation figures (``plot_class_histogram``,
+``plot_pairs``) from ``genlab.evaluation.figures``, where the layers below the report use them.
 
 Nothing here opens a window or changes matplotlib's global backend: figures are built as
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so the helpers are safe in scripts,
@@ -13,26 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
+from ..evaluation.figures import plot_class_histogram, plot_pairs  # noqa: F401  (re-exported)
 from ..imaging import MIN_TILE_PX, PAD_VALUE, as_array, image_grid, save_grid  # noqa: F401  (re-exported)
-
-
-def _figure(width: float, height: float):
-    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_figure(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+from ..imaging import agg_figure as _figure, save_figure as _save_figure
 
 
 # ----------------------------------------------------------------------------- reconstructions
@@ -197,47 +182,3 @@ def plot_table_samples(real: Any, fake: Any, columns: Sequence[str] | None, path
         fig.suptitle(f"first {k} of {d} columns", fontsize=9)
     fig.tight_layout()
     return _save_figure(fig, path)
-
-
-def plot_class_histogram(fake_counts: Sequence[float], real_counts: Sequence[float] | None,
-                         path: str | Path, *, classes: Sequence[str] | None = None) -> Path:
-    """Bar chart of the classes a judge assigns to generated samples, beside the real
-    data's class shares (mode collapse shows as missing or towering bars).
-
-    Args:
-        fake_counts: ``(K,)`` predicted-class counts of generated samples.
-        real_counts: ``(K,)`` class counts of real data, or ``None``.
-        path: the PNG file to write.
-        classes: class names for the x axis.
-    Returns:
-        the path written.
-    """
-    fake = np.asarray(fake_counts, dtype=float)
-    k = len(fake)
-    names = list(classes) if classes is not None and len(classes) == k else [str(i) for i in range(k)]
-    fig = _figure(max(5.0, 0.6 * k + 2), 3.4)
-    ax = fig.add_subplot(1, 1, 1)
-    pos = np.arange(k)
-    width = 0.4 if real_counts is not None else 0.8
-    ax.bar(pos - (width / 2 if real_counts is not None else 0), fake / max(fake.sum(), 1), width,
-           label="generated", color="tab:orange")
-    if real_counts is not None:
-        real = np.asarray(real_counts, dtype=float)
-        ax.bar(pos + width / 2, real / max(real.sum(), 1), width, label="real", color="tab:blue")
-    ax.set_xticks(pos)
-    ax.set_xticklabels(names, rotation=30 if max(len(n) for n in names) > 3 else 0, ha="right"
-                       if max(len(n) for n in names) > 3 else "center", fontsize=8)
-    ax.set_ylabel("share of samples")
-    ax.legend(fontsize=8)
-    ax.set_title("classes found by the judge")
-    fig.tight_layout()
-    return _save_figure(fig, path)
-
-
-def plot_pairs(top: Any, bottom: Any, path: str | Path, **kw: Any) -> Path:
-    """Two aligned rows of images (e.g. generated samples over their nearest training
-    images), one column per pair."""
-    top, bottom = torch.as_tensor(top), torch.as_tensor(bottom)
-    if top.shape != bottom.shape:
-        raise ValueError(f"plot_pairs: shapes differ: {tuple(top.shape)} vs {tuple(bottom.shape)}")
-    return save_grid(torch.cat([top, bottom]), path, nrow=len(top), **kw)

@@ -37,8 +37,6 @@ class AdversarialModel(TorchGenerativeModel):
 
     def planned_steps(self, n_train: int, train: Any) -> int:
         """Generator steps of a fit: one per ``n_critic`` batches (see ``AdversarialTrainer``)."""
-        import math
-
         by_epochs = max(1, (math.ceil(n_train / train.batch_size) * train.epochs) // self.config.n_critic)
         return by_epochs if train.max_steps is None else min(train.max_steps, by_epochs)
 

@@ -15,7 +15,6 @@ import numbers
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ...data.tokenizers import EOS_ID, PAD_ID
 

@@ -208,7 +208,7 @@ class SeqVAE(TorchGenerativeModel):
                 "dec_layers": (c.dec_layers, lc.layers), "embed_dim": (c.embed_dim, lc.embed_dim or lc.hidden)}
         bad = {k: v for k, (mine, v) in want.items() if mine != v}
         if bad:
-            raise ValueError(f"the language model's decoder shape differs: set "
+            raise ValueError("the language model's decoder shape differs: set "
                              + ", ".join(f"{k}={v}" for k, v in bad.items()))
         if tuple(lc.vocab) != tuple(c.vocab) or lc.tokenizer != c.tokenizer:
             raise ValueError("the language model was trained with another vocabulary or tokenizer "
