@@ -15,7 +15,6 @@ import _common  # sets OMP_WAIT_POLICY
 
 import argparse
 import json
-import math
 import os
 import shlex
 import subprocess

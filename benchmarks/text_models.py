@@ -30,7 +30,6 @@ import torch
 import genlab
 from genlab.data import text
 from genlab.errors import DataError
-import genlab.models.sequence as S
 
 SHAKESPEARE = {
     "rnn": ("rnn", {"hidden": 256, "layers": 2, "dropout": 0.0}, 2e-3),

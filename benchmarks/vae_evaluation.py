@@ -1,6 +1,6 @@
 """Every evaluation metric for a VAE trained on Fashion-MNIST, with real-vs-real floors.
 
-Two runs, each trained with ``genlab.runs.train_run`` and scored with ``genlab evaluate``:
+Two runs, each trained with ``genlab.workflow.train_run`` and scored with ``genlab evaluate``:
 (a) a convolutional VAE on the grey-level images (Bernoulli likelihood on [0, 1] pixels,
 the usual practice) for every sample-based metric, in the shipped Fashion-MNIST judge's
 feature space; (b) an MLP VAE on binarised images, for the likelihood (a Bernoulli model
@@ -17,8 +17,9 @@ import argparse
 import shutil
 import time
 
-from genlab.metrics.evaluate import evaluate_run, format_rows
-from genlab.runs import train_run
+from genlab.evaluation import evaluate_run, format_rows
+from genlab.report import write_report
+from genlab.workflow import train_run
 
 
 def main() -> None:
@@ -44,6 +45,7 @@ def main() -> None:
     train_s = time.time() - t
     t = time.time()
     rec = evaluate_run(conv, n=args.n, metrics="fid,kid,is,prdc,modes,memorization,diversity,ppl", progress=False)
+    write_report(conv)  # as genlab evaluate does (and as the timing always included)
     result["conv"] = {"train_s": train_s, "eval_s": time.time() - t, "rows": rec["rows"], "notes": rec["notes"]}
     print(f"(a) conv VAE, {args.epochs} epochs, trained in {train_s:.0f} s, scored in {result['conv']['eval_s']:.0f} s")
     print(format_rows(rec["rows"]))
@@ -58,6 +60,7 @@ def main() -> None:
     train_s = time.time() - t
     t = time.time()
     rec = evaluate_run(mlp, n=args.n, metrics="nll", iwae_k=args.k, n_likelihood=args.n_likelihood, progress=False)
+    write_report(mlp)
     result["binary"] = {"train_s": train_s, "eval_s": time.time() - t, "rows": rec["rows"]}
     print(f"(b) MLP VAE on binarised images, trained in {train_s:.0f} s, NLL in {result['binary']['eval_s']:.0f} s")
     print(format_rows(rec["rows"]))

@@ -2,7 +2,7 @@
 """Reproduce genlab's shipped judges (src/genlab/metrics/judges/weights/).
 
 Each judge is trained deterministically with its recipe from
-``genlab.metrics.judges.SHIPPED_RECIPES`` (seed 0) and written as ``<name>.safetensors``
+``genlab.evaluation.judges.SHIPPED_RECIPES`` (seed 0) and written as ``<name>.safetensors``
 + ``<name>.json``; the JSON records the test accuracy, sizes, wall time and this command.
 The same torch version and thread count reproduce the weights bit for bit.
 
@@ -19,9 +19,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from genlab.metrics.judges import (
-        SHIPPED, SHIPPED_RECIPES, WEIGHTS_DIR, save_judge, train_judge,
-    )
+    from genlab.evaluation.judges import SHIPPED_RECIPES, train_judge
+    from genlab.metrics.judges import SHIPPED, WEIGHTS_DIR, save_judge
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(SHIPPED),

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 
 import genlab
 from genlab.base import FORMAT_VERSION

@@ -17,7 +17,7 @@ from genlab import cli
 
 @pytest.fixture(scope="module")
 def sr_run(tmp_path_factory):
-    from genlab.runs import train_run
+    from genlab.workflow import train_run
 
     tiny = {"factor": 2, "channels": 8, "n_blocks": 1, "d_channels": (8,)}
     return train_run("srgan", "digits", out=tmp_path_factory.mktemp("sr") / "run", model_config=tiny,
@@ -144,12 +144,12 @@ class _Stop(Exception):
 
 @pytest.mark.parametrize("epochs, words", [("1", "(1 epoch on the CPU)"), ("3", "(3 epochs on the CPU)")])
 def test_quickstart_header_counts_epochs(epochs, words, tmp_path, capsys, monkeypatch):
-    import genlab.runs
+    import genlab.workflow
 
     def stop(*a, **k):
         raise _Stop
 
-    monkeypatch.setattr(genlab.runs, "train_run", stop)
+    monkeypatch.setattr(genlab.workflow, "train_run", stop)
     with pytest.raises(_Stop):
         cli.main(["quickstart", "--out", str(tmp_path / "q"), "--epochs", epochs])
     assert words in capsys.readouterr().out
@@ -189,7 +189,7 @@ def test_the_warning_format_is_the_commands_only(monkeypatch):
     """Inside main a warning is still a warning (pytest.warns records it); after main the
     format is the caller's again."""
     def noisy(args):
-        warnings.warn("inside the command", RuntimeWarning)
+        warnings.warn("inside the command", RuntimeWarning, stacklevel=2)
         return 0
 
     monkeypatch.setattr(cli, "cmd_list", noisy)

@@ -149,12 +149,12 @@ def test_os_errors_are_described_with_path_and_meaning():
 
 def test_a_failure_after_training_marks_the_run_failed(tmp_path, monkeypatch, capsys):
     """Point 9/12: whatever ends the command, run.json never stays at "running"."""
-    import genlab.runs as runs
+    import genlab.workflow as workflow
 
     def boom(*a, **k):
         raise RuntimeError("evaluation exploded")
 
-    monkeypatch.setattr(runs, "evaluate_model", boom)
+    monkeypatch.setattr(workflow, "evaluate_model", boom)
     with pytest.raises(RuntimeError):
         cli.main(["train", "vae", "--data", "digits", "--out", str(tmp_path / "r"), *TINY_TRAIN])
     info = json.loads((tmp_path / "r" / "run.json").read_text())

@@ -35,7 +35,8 @@ def list_datasets() -> list[str]:
 def __getattr__(name: str):  # lazy subpackages: genlab.models, genlab.data, ...
     import importlib
 
-    if name in ("models", "data", "train", "metrics", "pipelines", "report", "runs", "nn"):
+    if name in ("models", "data", "train", "metrics", "pipelines", "report", "runs", "nn", "evaluation",
+                "workflow"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'genlab' has no attribute {name!r}")
 

@@ -200,8 +200,8 @@ def _train_config_dict(args: argparse.Namespace, extra: dict[str, Any]) -> dict[
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .registry import MODELS
-    from .runs import train_run
     from .train import TrainConfig
+    from .workflow import train_run
 
     if args.resume:
         if args.out is None:
@@ -361,7 +361,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics.evaluate import compare_sets, evaluate_run, format_rows, parse_metrics
+    from .evaluation import compare_sets, evaluate_run, format_rows, parse_metrics
 
     names = parse_metrics(args.metrics)
     from .outputs import check_new_files, check_writable
@@ -378,6 +378,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for folder in (run.path, run.path / "figures"):  # fail now, not after minutes of scoring
             check_writable(folder)
         rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
+        from .report import write_report
+
+        write_report(run)
         print(f"{rec['n_fake']} samples of {run.path} {rec['compared']}")
         print(format_rows(rec["rows"]))
         for note in rec["notes"]:
@@ -419,7 +422,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from .metrics.judges import shipped_table, train_judge
+    from .evaluation.judges import train_judge
+    from .metrics.judges import shipped_table
 
     if args.judge_command == "list":
         for row in shipped_table():
@@ -442,7 +446,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from .runs import train_run
+    from .workflow import train_run
 
     t0 = time.time()
     out = Path(args.out)

@@ -65,7 +65,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from ._threads import set_threads
     from .cli import UsageError
     from .pipelines.super_resolution import SuperResolution
-    from .report.figures import image_grid
+    from .imaging import image_grid
     from .runs import Run
 
     set_threads(args.threads)

@@ -10,7 +10,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     import torch
 
     from .cli import UsageError
-    from .pipelines.music import Composer, music_metrics
+    from .pipelines.music import Composer
 
     try:
         comp = Composer.from_run(args.run, bpm=args.bpm)

@@ -11,25 +11,25 @@
       figures/*.png         samples, reconstructions, curves, interpolations
       report.html           a self-contained report of all of the above
 
-``train_run`` creates or resumes one; ``Run`` reads one. The CLI works on runs.
+``fit_run`` trains a model into one (or resumes it); ``Run`` reads one. The whole
+command — training, the test metrics, the report — is ``genlab.workflow.train_run``, a
+layer above: runs know nothing of evaluation or reports (``genlab.runs.train_run`` and
+``evaluate_model`` stay importable from here for one release). The CLI works on runs.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import Any, Callable
 
 from . import __version__
 from .base import atomic_write_json, load as load_model
 from .errors import DataError, GenlabError, TrainingDivergedError
 from .outputs import RUN_FILE  # the run layout lives in outputs.py
 from .registry import MODELS
-from .train import TrainConfig, Trainer
+from .train import TrainConfig
 
 
 
@@ -91,61 +91,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-@torch.no_grad()
-def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: int = 200,
-                   seed: int = 0) -> dict[str, float]:
-    """Test-split metrics every run records.
+def fit_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig | dict | None = None,
+            model_config: dict[str, Any] | None = None, data_options: dict[str, Any] | None = None,
+            resume: bool = False, overwrite: bool = False, command: list[str] | None = None,
+            origin: str | None = None, verbose: bool = False, phases: Any = None,
+            finish: Callable[..., None] | None = None) -> Run:
+    """Train a model into a run folder (or resume one) and save it there.
 
-    * every scalar the model's ``forward`` reports (loss, and for a VAE recon/kl/elbo),
-      averaged over the test examples;
-    * reconstruction MSE and PSNR (data range 1) for models that ``reconstruct``;
-    * for ``log_prob_kind != 'none'``: NLL in nats and bits/dim when the data suits the
-      likelihood (a Bernoulli VAE needs binary data), on up to ``max_examples`` rows.
-    """
-    from .metrics.functional import psnr
-
-    if hasattr(model, "evaluate") and not isinstance(model, torch.nn.Module):
-        return model.evaluate(test)  # numpy families (Bayesian networks, MRFs) score themselves
-    ds = test.subset(slice(0, max_examples)) if len(test) > max_examples else test
-    out: dict[str, float] = {"n_test": float(len(ds))}
-    scores = Trainer({"batch_size": 256}).evaluate(model, ds)
-    out.update({f"test_{k}": v for k, v in scores.items()})
-    if hasattr(model, "reconstruct"):
-        y = ds.y if getattr(model.config, "num_classes", 0) else None
-        rec = model.reconstruct(ds.x, y) if y is not None else model.reconstruct(ds.x)
-        out["recon_mse"] = float((rec - ds.x).pow(2).mean())
-        if ds.kind == "image":
-            out["recon_psnr_db"] = float(psnr(rec, ds.x).mean())
-    from .progress import task
-
-    if hasattr(model, "nll_per_token"):  # sequence models: per real token, padding excluded
-        with task("test NLL per token", len(ds)):
-            out["nll_per_token"] = float(model.nll_per_token(ds.x))
-        out["bits_per_token"] = out["nll_per_token"] / math.log(2)
-        # a diverged model's NLL can be huge: exp() past ~709 overflows a double
-        out["perplexity"] = math.exp(out["nll_per_token"]) if out["nll_per_token"] < 700 else math.inf
-        return out
-    if model.log_prob_kind != "none":
-        try:
-            y = ds.y if getattr(model.config, "num_classes", 0) else None
-            g = torch.Generator().manual_seed(seed)
-            with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
-                lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
-                    model.log_prob(ds.x, k=iwae_k, generator=g)
-            nll = float(-lp.mean())
-            out["nll_nats"] = nll
-            out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))
-            out["iwae_k"] = float(iwae_k)
-        except ValueError as e:  # e.g. Bernoulli likelihood on non-binary data
-            out["nll_note"] = str(e)  # type: ignore[assignment]
-    return out
-
-
-def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig | dict | None = None,
-              model_config: dict[str, Any] | None = None, data_options: dict[str, Any] | None = None,
-              resume: bool = False, overwrite: bool = False, report: bool = True,
-              command: list[str] | None = None, origin: str | None = None, verbose: bool = False) -> Run:
-    """Train a model into a run folder (or resume one) and evaluate it on the test split.
+    ``genlab.workflow.train_run`` is this plus the test metrics and the report, and is what
+    most callers want.
 
     A new run goes into a new or empty folder; a folder holding a run is continued with
     ``resume=True`` or replaced with ``overwrite=True`` (only the files of genlab's run
@@ -166,7 +120,11 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         data_options: options for the dataset loader (e.g. ``{"binarize": True}``).
         resume: continue the run in ``out`` from its last checkpoint.
         overwrite: replace the run already in ``out``.
-        report: write ``report.html`` at the end.
+        phases: a ``genlab.progress.Phases`` to time the phases in (a caller that does more
+            work after this passes its own); default a new one.
+        finish: ``finish(run, model, splits, phases=..., say=...)`` runs after the model is
+            saved and before the run is marked finished, under the same failure recording
+            (``genlab.workflow.train_run`` computes the test metrics there).
         origin: the command that made the run (``"quickstart"`` may replace its own runs).
         verbose: say each phase as it starts (the CLI does); progress shows regardless.
     Returns:
@@ -176,7 +134,7 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
     """
     from .progress import Phases
 
-    phases = Phases()
+    phases = Phases() if phases is None else phases
     say = (lambda text: text) if verbose else (lambda text: None)
     from .data.datasets import load_splits
     from .outputs import clean_run_temporaries, layout_record, prepare_run_folder
@@ -268,37 +226,14 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
             model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
             model.save(out / "model")
         wall = time.time() - t0 + (run.info.get("wall_time_s") or 0.0 if resume else 0.0)
-        with phases("test metrics", say=say(f"test metrics on {min(len(splits['test']), 2000):,} test examples")
-                    if "test" in splits else None):
-            scores = evaluate_model(model, splits["test"]) if "test" in splits else {}
-        _write_eval(out, scores, resumed_at=run.info.get("resumed") if resume else None)
+        if finish is not None:
+            finish(run, model, splits, phases=phases, say=say)
         run.update(status="finished", finished=_now(), wall_time_s=round(wall, 2))
     except BaseException as e:
-        _record_failure(run, e, report=report)
+        record_failure(run, e)
         raise
-    if report:
-        from .report import write_report
-
-        with phases("report", say=say("writing the report")):
-            write_report(run)
     run.update(phases_s=phases.record(), command_wall_s=round(phases.total(), 2))
     return run
-
-
-def _write_eval(out: Path, scores: dict[str, Any], *, resumed_at: str | None) -> None:
-    """Write the test metrics to ``eval.json``, keeping what ``genlab evaluate`` added
-    there before a resume (marked as computed before the latest training)."""
-    old: dict[str, Any] = {}
-    try:
-        old = json.loads((out / "eval.json").read_text())
-    except (OSError, ValueError):
-        pass
-    rec: dict[str, Any] = {"split": "test", "metrics": scores}
-    if isinstance(old, dict) and old.get("evaluation"):
-        rec["evaluation"] = old["evaluation"]
-        rec["evaluation_stale"] = (f"computed before the run was resumed ({resumed_at}); "
-                                   "run genlab evaluate again for the current weights")
-    atomic_write_json(out / "eval.json", rec)
 
 
 def _nothing_to_resume(out: Path, model: Any, info: dict[str, Any], cfg: TrainConfig,
@@ -328,9 +263,9 @@ def _nothing_to_resume(out: Path, model: Any, info: dict[str, Any], cfg: TrainCo
             f"train; pass {how} or more to continue it")
 
 
-def _record_failure(run: Run, e: BaseException, *, report: bool) -> None:
+def record_failure(run: Run, e: BaseException) -> str:
     """Mark the run diverged / interrupted / failed with the reason, as far as the disk
-    still lets us (a full disk must not hide the original error)."""
+    still lets us (a full disk must not hide the original error). Returns the status."""
     from .outputs import describe_os_error
 
     if isinstance(e, TrainingDivergedError):
@@ -343,16 +278,24 @@ def _record_failure(run: Run, e: BaseException, *, report: bool) -> None:
     try:
         run.update(status=status, error=reason, finished=_now())
     except Exception:  # noqa: BLE001 — the disk may be what failed
-        return
-    if report and status in ("diverged", "interrupted"):  # the curves up to the failure are worth a look
-        try:
-            from .report import write_report
-
-            write_report(run)
-        except Exception:  # noqa: BLE001 — a report is a courtesy; the status is what matters
-            pass
+        pass
+    return status
 
 
 def check_data_source(data: Any) -> None:
     if data is None or (isinstance(data, str) and not data.strip()):
         raise DataError("no data given: pass a dataset name (genlab list) or a path")
+
+
+def __getattr__(name: str) -> Any:
+    """Aliases for one release: ``train_run`` (training, test metrics and the report) is
+    ``genlab.workflow.train_run``; ``evaluate_model`` is in ``genlab.evaluation``."""
+    if name == "train_run":
+        from .workflow import train_run
+
+        return train_run
+    if name == "evaluate_model":
+        from .evaluation.split_metrics import evaluate_model
+
+        return evaluate_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -233,7 +233,7 @@ def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, s
         elif suffix in IMAGE_SUFFIXES:
             if first.dim() != 4:
                 raise SampleOutputError("this model does not make images: use -o samples.csv or .npy")
-            from .report import save_grid
+            from .imaging import save_grid
 
             x = torch.cat(list(rest))
             with _replacing(path, overwrite) as tmp:
@@ -246,10 +246,10 @@ def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, s
 
 
 def grid_size_px(n: int, shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(width, height)`` in pixels of the grid ``report.save_grid`` makes of ``n``
+    """``(width, height)`` in pixels of the grid ``imaging.save_grid`` makes of ``n``
     images of ``shape`` ``(C, H, W)`` (default layout: ``ceil(sqrt(n))`` per row, tiles
     upscaled to at least 48 px, 1 px padding)."""
-    from .report.figures import MIN_TILE_PX
+    from .imaging import MIN_TILE_PX
 
     _, h, w = (int(s) for s in shape)
     scale = max(1, math.ceil(MIN_TILE_PX / min(h, w)))

@@ -7,7 +7,7 @@ import torch
 from genlab.data import molecules
 from genlab.data.datasets import load, load_splits
 from genlab.errors import DataError
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID, from_config
+from genlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, from_config
 
 
 def _moses_or_skip():

@@ -16,7 +16,6 @@ import genlab
 from genlab.base import WEIGHTS_FILE
 from genlab.cli import UsageError, parse_overrides
 from genlab.errors import GenlabError
-from genlab.models import VAE
 from genlab.models.vae import VAEConfig
 from genlab.train import TrainConfig
 from genlab.train.checkpoint import decode_checkpoint, encode_checkpoint

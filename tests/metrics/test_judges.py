@@ -8,9 +8,8 @@ import torch
 
 from genlab.data.datasets import load_splits
 from genlab.errors import ModelFormatError
-from genlab.metrics.judges import (
-    SHIPPED, WEIGHTS_DIR, Judge, judge_for, load_judge, read_judge, train_judge,
-)
+from genlab.evaluation.judges import train_judge
+from genlab.metrics.judges import SHIPPED, WEIGHTS_DIR, Judge, judge_for, load_judge, read_judge
 
 
 def _fashion_available():

@@ -12,7 +12,6 @@ import time
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import genlab
 from genlab.train.checkpoint import read_checkpoint

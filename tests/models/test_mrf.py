@@ -3,7 +3,6 @@ exact marginals, pseudo-likelihood recovery, denoising PSNR gain, textures, save
 import itertools
 
 import numpy as np
-import pytest
 import torch
 
 import genlab

@@ -1,7 +1,6 @@
 """RBM: AIS against the exact partition function, CD/PCD training, sampling, save/load."""
 import itertools
 
-import numpy as np
 import pytest
 import torch
 

@@ -8,7 +8,7 @@ import genlab
 from genlab.data.text import text_splits, item_splits
 from genlab.models import sequence as S
 from genlab.models.sequence import sampling
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer
+from genlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer
 
 CORPUS = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 12
 TRAIN = {"epochs": 3, "batch_size": 16, "progress": False, "seed": 0, "lr": 3e-3}
@@ -124,7 +124,7 @@ def test_tbptt_keeps_the_loss_and_cuts_the_gradient(splits):
     # gradient of the last chunk's logits w.r.t. the first input token: zero only with bptt
     def grad_first(m):
         e = m.embed(x[:, :-1]).detach().requires_grad_(True)
-        out, state, outs = None, None, []
+        state, outs = None, []
         for s in range(0, e.shape[1], m.config.bptt or e.shape[1]):
             o, state = m.rnn(e[:, s:s + (m.config.bptt or e.shape[1])], state)
             state = tuple(t.detach() for t in state) if m.config.bptt else state

@@ -11,7 +11,7 @@ from genlab.train.checkpoint import read_checkpoint
 from genlab.errors import DataError, NotFittedError
 from genlab.models.seqvae import SeqVAE, SeqVAEConfig
 from genlab.models.seqvae.model import row_lengths, slerp
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from genlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from genlab.train import Trainer
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("names") is None, reason="pip install names")

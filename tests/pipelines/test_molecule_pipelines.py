@@ -12,7 +12,7 @@ from genlab.data import molecules  # noqa: E402
 from genlab.data.datasets import load_splits  # noqa: E402
 from genlab.errors import DataError  # noqa: E402
 from genlab.models.sequence import LSTM  # noqa: E402
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID  # noqa: E402
+from genlab.data.tokenizers import BOS_ID, EOS_ID  # noqa: E402
 from genlab.pipelines.molecule_design import (  # noqa: E402
     HillClimb, condition_prompt, condition_splits, condition_tokens, conditioning_report, encode_molecules,
     property_values,
@@ -142,8 +142,9 @@ def test_hill_climb_similarity_constraint_and_errors(lstm):
 
 
 def test_genlab_evaluate_scores_a_molecule_run(tmp_path):
-    from genlab.metrics.evaluate import evaluate_run
-    from genlab.runs import train_run
+    from genlab.evaluation import evaluate_run
+    from genlab.report import write_report
+    from genlab.workflow import train_run
 
     rng = np.random.default_rng(1)
     chains = list(dict.fromkeys("".join(rng.choice(list("CCCCCCNO"), int(rng.integers(3, 9)))) for _ in range(900)))
@@ -152,7 +153,8 @@ def test_genlab_evaluate_scores_a_molecule_run(tmp_path):
     with pytest.warns(UserWarning, match="1 of"):
         run = train_run("lstm", str(smi), out=tmp_path / "run", model_config={"hidden": 32, "layers": 1},
                         train={**TRAIN, "epochs": 6}, report=False)
-    rec = evaluate_run(run, n=60, report=True)
+    rec = evaluate_run(run, n=60)
+    write_report(run)
     rows = {r["metric"]: r for r in rec["rows"]}
     for m in ("valid", "unique@60", "FCD/Test", "SNN/Test", "IntDiv", "Novelty", "QED"):
         assert m in rows, m

@@ -175,8 +175,8 @@ def test_roc_auc_matches_sklearn_with_ties():
 
 # ----------------------------------------------------------------------------- runs
 def test_from_run(tmp_path, splits):
-    genlab.runs.train_run("autoencoder", "digits", out=tmp_path / "r",
-                          train={"epochs": 2, "progress": False}, report=False)
+    genlab.workflow.train_run("autoencoder", "digits", out=tmp_path / "r",
+                              train={"epochs": 2, "progress": False}, report=False)
     comp = Compression.from_run(tmp_path / "r", bits=4)
     assert comp.bits == 4 and comp.evaluate(splits["test"].x)["bits_per_image"] == 4 * comp.latent_dim
     assert Denoiser.from_run(tmp_path / "r")(splits["test"].x[:2]).shape == (2, 1, 8, 8)

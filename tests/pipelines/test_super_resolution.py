@@ -105,7 +105,7 @@ def test_from_run_and_cli_upscale(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from genlab import cli
-    from genlab.runs import train_run
+    from genlab.workflow import train_run
 
     run = train_run("srgan", "digits", out=tmp_path / "run", model_config=dict(SR_TINY),
                     train={"max_steps": 3, "batch_size": 32, "progress": False}, report=False)

@@ -125,7 +125,7 @@ def test_no_edge_through_a_node(engine, net, newcomer_bn):
 def test_the_newcomers_table_learns_five_edges_and_draws_them(tmp_path, newcomer_csv):
     """From the CSV a newcomer would write: structure learning finds the 5 edges, and the
     report's figure draws all 5, none through a node, by either engine."""
-    from genlab.runs import train_run
+    from genlab.workflow import train_run
 
     run = train_run("bayesnet", str(newcomer_csv), out=tmp_path / "bn", report=False)
     model = run.model()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from genlab.report import write_report
-from genlab.runs import Run, train_run
+from genlab.runs import Run
+from genlab.workflow import train_run
 from genlab.train.config import TrainConfig
 
 
@@ -104,7 +105,7 @@ def test_small_fake_sets_get_a_fid_warning(tmp_path, capsys):
 
 
 def test_sample_note_rules():
-    from genlab.metrics.evaluate import MIN_FID_SAMPLES, small_sample_note
+    from genlab.evaluation.evaluate import MIN_FID_SAMPLES, small_sample_note
 
     assert small_sample_note(MIN_FID_SAMPLES, ["fid"]) is None
     assert small_sample_note(10, ["prdc"]) is None
@@ -112,7 +113,7 @@ def test_sample_note_rules():
 
 
 def test_molecule_words_and_feature_spaces():
-    from genlab.metrics.evaluate import describe_sets, molecule_feature_space
+    from genlab.evaluation.evaluate import describe_sets, molecule_feature_space
 
     assert molecule_feature_space("FCD/Test") == "ChemNet activations"
     assert molecule_feature_space("FCD/TestSF") == "ChemNet activations"

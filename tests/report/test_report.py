@@ -15,7 +15,8 @@ from PIL import Image
 from genlab.report import image_grid, plot_curves, plot_reconstructions, save_grid, write_report
 from genlab.report import html as report_html
 from genlab.report.figures import plot_table_samples
-from genlab.runs import Run, train_run
+from genlab.runs import Run
+from genlab.workflow import train_run
 
 TINY = {"epochs": 1, "batch_size": 256, "progress": False}
 SMALL_VAE = {"latent_dim": 4, "hidden": [32, 16]}
@@ -212,7 +213,7 @@ def test_autoencoder_and_table_runs(tmp_path):
 
 
 def test_sequence_runs_show_text_samples(tmp_path):
-    from genlab.runs import train_run
+    from genlab.workflow import train_run
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("to be or not to be, that is the question.\n" * 60)

@@ -239,7 +239,7 @@ def molecule_splits(parts: dict[str, Sequence[str]], *, name: str, representatio
         if max_len is not None:
             keep = [i for i, t in enumerate(tokens["train"]) if len(t) <= max_len]
             rows["train"], tokens["train"] = [rows["train"][i] for i in keep], [tokens["train"][i] for i in keep]
-    from ..models.sequence.tokenizers import CLASSES, SPECIALS
+    from .tokenizers import CLASSES, SPECIALS
 
     # the vocabulary of every split (as Tokenizer.train would build it), tokenising once
     vocab = set(alphabet).union(itertools.chain.from_iterable(itertools.chain.from_iterable(tokens.values())))

@@ -39,8 +39,8 @@ WORDS_FILES = ("/usr/share/dict/american-english", "/usr/share/dict/words")
 FORTUNES_DIR = "/usr/share/games/fortunes"
 
 
-def _tok():  # the tokenizers live with the models; import lazily
-    from ..models.sequence import tokenizers
+def _tok():
+    from . import tokenizers
 
     return tokenizers
 
@@ -400,15 +400,15 @@ def fortunes(*, folder: str | None = None, max_len: int = 200, limit: int | None
 
 @_register("folk", "folk melodies (music21 corpus: Ryan's Mammoth), pitch/duration tokens, transposed copies")
 def folk(*, tunes: int | None = 400, max_notes: int = 64, limit: int | None = None) -> dict[str, Dataset]:
-    """See ``genlab.pipelines.music.folk_splits`` (needs music21)."""
-    from ..pipelines.music import folk_splits
+    """See ``genlab.data.music.folk_splits`` (needs music21)."""
+    from .music import folk_splits
 
     return folk_splits(tunes=tunes, max_notes=max_notes, limit=limit)
 
 
 @_register("chorales", "Bach chorales (music21 corpus), four voices on an eighth-note grid")
 def chorales(*, chorales: int | None = 100, max_steps: int = 64, limit: int | None = None) -> dict[str, Dataset]:
-    """See ``genlab.pipelines.music.chorale_splits`` (needs music21)."""
-    from ..pipelines.music import chorale_splits
+    """See ``genlab.data.music.chorale_splits`` (needs music21)."""
+    from .music import chorale_splits
 
     return chorale_splits(chorales=chorales, max_steps=max_steps, limit=limit)

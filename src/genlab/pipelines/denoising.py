@@ -86,7 +86,7 @@ class ReconstructionPipeline:
         """Build the pipeline on the trained model of a run folder.
 
         Args:
-            run_dir: a folder made by ``genlab.runs.train_run`` (or ``genlab train``).
+            run_dir: a folder made by ``genlab.workflow.train_run`` (or ``genlab train``).
             **kwargs: the pipeline's other constructor arguments.
         Returns:
             the pipeline.

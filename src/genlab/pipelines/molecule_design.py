@@ -111,7 +111,7 @@ def condition_tokens(model: Any, prop: str | None = None) -> list[tuple[int, str
 
 def condition_prompt(model: Any, prop: str, value: float) -> torch.Tensor:
     """Prompt ids ``<bos> <prop:lo:hi>`` for the bin holding ``value``."""
-    from ..models.sequence.tokenizers import BOS_ID
+    from ..data.tokenizers import BOS_ID
 
     toks = condition_tokens(model, prop)
     if not toks:
@@ -129,7 +129,7 @@ def conditioning_report(model: Any, prop: str, *, n: int = 500, seed: int = 0, n
     the share inside the requested bin (an unconditioned model gets ~1/bins there)."""
     rows = []
     for k, (i, _, lo, hi) in enumerate(condition_tokens(model, prop)):
-        from ..models.sequence.tokenizers import BOS_ID
+        from ..data.tokenizers import BOS_ID
 
         g = torch.Generator().manual_seed(seed + k)
         smi = sample_smiles(model, n, generator=g, prompt=torch.tensor([BOS_ID, i]), **sample_kwargs)
@@ -167,7 +167,7 @@ def encode_molecules(model: Any, smiles: Sequence[str]) -> tuple[torch.Tensor, l
     spell (SELFIES for a SELFIES model); the others (unknown tokens, too long) are skipped."""
     from ..chem import to_selfies
     from ..data.text import item_rows
-    from ..models.sequence.tokenizers import from_config
+    from ..data.tokenizers import from_config
 
     cfg = model.config
     tok = from_config(cfg.tokenizer, cfg.vocab, cfg.merges)

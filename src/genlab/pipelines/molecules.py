@@ -4,20 +4,15 @@ Any model trained on a molecule data set (``moses``, ``moses-selfies``, a user's
 generates token rows; ``to_smiles`` turns them into SMILES (decoding SELFIES, dropping a
 property-condition token, see ``molecule_design``). ``MoleculeGenerator`` is the pipeline:
 ``gen(n)`` draws molecules, ``gen.evaluate(...)`` scores them with the whole MOSES metric
-set (``genlab.metrics.molecules``). ``evaluate_molecule_run`` is what ``genlab evaluate RUN``
-does for a molecule run: it scores ``n`` samples against the run's test (and
-scaffold-test) molecules, scores held-out validation molecules the same way as the
-real-vs-real floor, draws a grid of generated molecules and the property distributions,
-and stores everything in ``eval.json`` and the report.
+set (``genlab.metrics.molecules``). What ``genlab evaluate RUN`` does for a molecule run
+(``evaluate_molecule_run``) lives in ``genlab.evaluation.molecules``.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import DataError
@@ -107,115 +102,15 @@ class MoleculeGenerator:
                              n_jobs=n_jobs, **kwargs)
 
 
-# ----------------------------------------------------------------------------- a run
-def _is_moses(run: Any) -> bool:
-    return str(run.info.get("data", "")).startswith("moses")
-
-
-def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: int = 10000, seed: int = 0,
-                          n_jobs: int | None = None, floor: bool = True, progress: bool | None = None,
-                          report: bool = True) -> dict[str, Any]:
-    """``genlab evaluate`` for a molecule run (see the module docstring).
-
-    References: for a MOSES run the full MOSES test / scaffold-test sets (their published
-    statistics) and the whole MOSES training set for novelty; for a user's file its own
-    test split and training molecules. The floor scores ``min(n, len(val))`` held-out
-    validation molecules with the same references."""
-    from ..metrics.evaluate import _row, _store
-    from ..metrics.molecules import higher_is_better, moses_metrics, moses_reference, moses_train
-
-    if _is_moses(run):
-        refs = {"train": moses_train(), "test": moses_reference("test"),
-                "test_scaffolds": moses_reference("test_scaffolds")}
-        ref_note = "MOSES test / scaffold-test (published statistics), MOSES train for novelty"
-    else:
-        from ..metrics.molecules import KnownMolecules, ReferenceStats
-
-        # featurised once: both the samples and the floor are scored against them
-        refs = {"train": KnownMolecules.from_smiles(splits["train"].meta["items"], n_jobs=n_jobs),
-                "test": ReferenceStats.from_smiles(splits["test"].meta["items"], n_jobs=n_jobs),
-                "test_scaffolds": False}
-        ref_note = "the run's test molecules; its training molecules for novelty"
-    k = tuple(v for v in (1000, 10000) if v <= n) or (n,)
-    gen = sample_smiles(model, int(n), generator=torch.Generator().manual_seed(seed), progress=progress)
-    n_valid = sum(bool(s) and _valid(s) for s in gen)
-    if not n_valid:  # nothing to featurise: say so instead of failing in the metrics
-        scores = {"valid": 0.0}
-    else:
-        scores = moses_metrics(gen, **refs, n_jobs=n_jobs, k=k, progress=progress)
-    floor_scores: dict[str, float] = {}
-    n_floor = None
-    if floor and "val" in splits:
-        real = list(splits["val"].meta["items"])[:int(n)]
-        n_floor = len(real)
-        if n_floor >= 2:
-            floor_scores = moses_metrics(real, **{**refs, "train": False}, n_jobs=n_jobs,
-                                         k=tuple(v for v in k if v <= n_floor) or (n_floor,), progress=progress)
-    hib = higher_is_better(k)
-    from ..metrics.evaluate import molecule_feature_space
-
-    rows = [_row(m, float(v), floor_scores.get(m), molecule_feature_space(m), hib.get(m))
-            for m, v in scores.items()]
-    figures = {}
-    valid = [s for s in gen if s and _valid(s)][:24]
-    if valid:
-        from ..chem import save_grid
-
-        save_grid(valid, run.figure("eval_molecules.png"), per_row=6, size=220)
-        figures["eval_molecules.png"] = f"The first {len(valid)} valid generated molecules (seed {seed})."
-    ref_items = list(splits["test"].meta["items"])[:int(n)]
-    if plot_properties(gen, ref_items, run.figure("eval_properties.png")):
-        figures["eval_properties.png"] = ("Property distributions of the generated molecules beside the test "
-                                          "molecules (logP, SA, QED, molecular weight).")
-    record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "n_fake": int(n),
-              "n_real": len(ref_items), "n_floor": n_floor, "seed": seed, "judge": "RDKit / ChemNet",
-              "metrics": list(scores), "rows": rows, "figures": figures, "closest_pairs": [],
-              "notes": [f"references: {ref_note}; floor: {n_floor} held-out validation molecules "
-                        "scored the same way (Novelty is not defined for them)" if n_floor else
-                        f"references: {ref_note}"]}
-    if not n_valid:
-        record["notes"].append(f"none of the {n} samples is a valid molecule: the other MOSES metrics "
-                               "need valid molecules (train longer)")
-    _store(run, record, report)
-    return record
-
-
-def _valid(smiles: str) -> bool:
-    from ..chem import to_mol
-
-    return to_mol(smiles) is not None
-
-
-def plot_properties(gen: Sequence[str], ref: Sequence[str], path: str | Path) -> bool:
-    """Histograms of logP, SA, QED and weight for generated vs reference SMILES; False
-    when no generated molecule is valid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..metrics.molecules import logp, qed, sa, weight
-
-    props = {"logP": logp, "SA": sa, "QED": qed, "molecular weight": weight}
-    g = {k: f(list(gen)) for k, f in props.items()}
-    if not np.isfinite(g["QED"]).any():
-        return False
-    r = {k: f(list(ref)) for k, f in props.items()}
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
-    for ax, k in zip(axes, props):
-        a, b = g[k][np.isfinite(g[k])], r[k][np.isfinite(r[k])]
-        lo, hi = np.percentile(np.concatenate([a, b]), [0.5, 99.5])
-        bins = np.linspace(lo, hi, 40)
-        ax.hist(b, bins=bins, density=True, alpha=0.5, label=f"test ({len(b)})")
-        ax.hist(a, bins=bins, density=True, alpha=0.5, label=f"generated ({len(a)})")
-        ax.set_title(k)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
-
-
 def require_molecules(ds: Any) -> None:
     if not is_molecule_data(ds):
         raise DataError("this needs a molecule data set (moses, moses-selfies, or a .smi/.csv of SMILES)")
+
+
+def __getattr__(name: str) -> Any:
+    """Alias for one release: the run evaluation moved to ``genlab.evaluation.molecules``."""
+    if name in ("evaluate_molecule_run", "plot_properties"):
+        from ..evaluation import molecules
+
+        return getattr(molecules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

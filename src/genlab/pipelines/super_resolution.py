@@ -18,58 +18,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..metrics.functional import psnr
+from ..metrics.functional import (  # noqa: F401  (ssim re-exported: it lived here)
+    SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window, psnr, ssim,
+)
 from ..registry import PIPELINES
-
-SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
-
-
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
-    """``(size, size)`` Gaussian weights summing to 1 (float64)."""
-    ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-ax ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    return g[:, None] * g[None, :]
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, window: int = SSIM_WINDOW,
-         sigma: float = SSIM_SIGMA) -> torch.Tensor:
-    """Structural similarity per image (Wang, Bovik, Sheikh & Simoncelli 2004).
-
-    Local means, variances and covariance are Gaussian-weighted (11x11 window, sigma 1.5)
-    and computed only where the window fits inside the image (the 'valid' region, as in
-    Wang's reference code; scikit-image's ``structural_similarity(gaussian_weights=True,
-    use_sample_covariance=False, data_range=1)`` crops the same border). The SSIM map
-    ``((2 mu_x mu_y + C1)(2 s_xy + C2)) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``,
-    ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, is averaged over the region and the channels.
-    Images smaller than the window use the largest odd window that fits.
-
-    Args:
-        x, y: ``(B, C, H, W)`` images.
-        data_range: ``L``, the value range (1 for images in [0, 1]).
-    Returns:
-        ``(B,)`` float64 SSIM values (1 = identical).
-    """
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64)
-    if x.shape != y.shape or x.dim() != 4:
-        raise ValueError(f"ssim needs two image batches (B, C, H, W) of one shape, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-    size = min(window, x.shape[2], x.shape[3])
-    size -= 1 - size % 2  # odd
-    c = x.shape[1]
-    w = gaussian_window(size, sigma)[None, None].expand(c, 1, size, size)
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, w, groups=c)  # valid region
-
-    mx, my = filt(x), filt(y)
-    sxx = filt(x * x) - mx * mx
-    syy = filt(y * y) - my * my
-    sxy = filt(x * y) - mx * my
-    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
 
 
 @PIPELINES.register("super-resolution", aliases=("upscale", "sr"))

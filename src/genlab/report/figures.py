@@ -1,5 +1,7 @@
-"""Plotting helpers that write PNG files: image grids, training curves, reconstructions
-and real-vs-generated histograms for tables.
+"""Plotting helpers that write PNG files: training curves, reconstructions and
+real-vs-generated histograms for tables. Image grids (``image_grid``, ``save_grid``) are
+re-exported from ``genlab.imaging`` and the evaluation figures (``plot_class_histogram``,
+``plot_pairs``) from ``genlab.evaluation.figures``, where the layers below the report use them.
 
 Nothing here opens a window or changes matplotlib's global backend: figures are built as
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so the helpers are safe in scripts,
@@ -12,106 +14,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-from PIL import Image
 
-MIN_TILE_PX = 48  # small images (8x8 digits) are upscaled so that each tile is readable
-PAD_VALUE = 0.75  # light grey between tiles
-
-
-def _figure(width: float, height: float):
-    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
+from ..evaluation.figures import plot_class_histogram, plot_pairs  # noqa: F401  (re-exported)
+from ..imaging import MIN_TILE_PX, PAD_VALUE, as_array, image_grid, save_grid  # noqa: F401  (re-exported)
+from ..imaging import agg_figure as _figure, save_figure as _save_figure
 
 
-def _save_figure(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
-
-
-def _as_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().to(torch.float32).numpy()
-    try:
-        return np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be a tensor or array of numbers ({e})") from None
-
-
-# ----------------------------------------------------------------------------- image grids
-def image_grid(x: Any, *, nrow: int | None = None, pad: int = 1, scale: int | None = None) -> Image.Image:
-    """Tile a batch of images into one picture.
-
-    Args:
-        x: ``(B, C, H, W)`` tensor or array with values in ``[0, 1]`` (values outside
-            are clipped, NaN shows as black); ``C`` is 1 (greyscale) or 3 (RGB).
-        nrow: images per row (default: ``ceil(sqrt(B))``).
-        pad: light-grey pixels between tiles and around the border, in output pixels.
-        scale: integer nearest-neighbour upscaling factor; default: the smallest that
-            makes every tile at least 48 pixels on its shorter side.
-    Returns:
-        a PIL image, mode ``"L"`` for one channel or ``"RGB"`` for three, of size
-        ``(nrow * W * scale + (nrow + 1) * pad, rows * H * scale + (rows + 1) * pad)``.
-    Raises:
-        ValueError: on a batch that is not ``(B, 1|3, H, W)`` with ``B >= 1``, or on bad
-            ``nrow`` / ``pad`` / ``scale``.
-    """
-    a = _as_numpy(x, "image_grid: x")
-    if a.ndim != 4 or a.shape[1] not in (1, 3):
-        raise ValueError(
-            f"image_grid needs images shaped (B, C, H, W) with C = 1 or 3, got shape {tuple(a.shape)}"
-        )
-    b, c, h, w = a.shape
-    if b == 0 or h == 0 or w == 0:
-        raise ValueError(f"image_grid got an empty batch of shape {tuple(a.shape)}")
-    nrow = math.ceil(math.sqrt(b)) if nrow is None else int(nrow)
-    if nrow < 1:
-        raise ValueError(f"image_grid: nrow must be >= 1, got {nrow}")
-    nrow = min(nrow, b)
-    if scale is None:
-        scale = max(1, math.ceil(MIN_TILE_PX / min(h, w)))
-    if int(scale) < 1 or int(pad) < 0:
-        raise ValueError(f"image_grid: scale must be >= 1 and pad >= 0, got scale={scale}, pad={pad}")
-    scale, pad = int(scale), int(pad)
-    a = np.clip(np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    if scale > 1:
-        a = a.repeat(scale, axis=2).repeat(scale, axis=3)
-    th, tw = h * scale, w * scale
-    rows = math.ceil(b / nrow)
-    grid = np.full((c, rows * th + (rows + 1) * pad, nrow * tw + (nrow + 1) * pad), PAD_VALUE, np.float32)
-    for i in range(b):
-        r, col = divmod(i, nrow)
-        top, left = pad + r * (th + pad), pad + col * (tw + pad)
-        grid[:, top:top + th, left:left + tw] = a[i]
-    pixels = np.round(grid * 255).astype(np.uint8)
-    if c == 1:
-        return Image.fromarray(pixels[0])  # uint8 (H, W) -> "L"
-    return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)))  # -> "RGB"
-
-
-def save_grid(x: Any, path: str | Path, **kw: Any) -> Path:
-    """Write ``image_grid(x, **kw)`` to ``path`` as PNG.
-
-    Args:
-        x: ``(B, C, H, W)`` images in ``[0, 1]``.
-        path: the PNG file to write (parent folders are created).
-        **kw: ``nrow``, ``pad``, ``scale`` for ``image_grid``.
-    Returns:
-        the path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(x, **kw).save(path, format="PNG")
-    return path
-
-
+# ----------------------------------------------------------------------------- reconstructions
 def plot_reconstructions(x: Any, x_hat: Any, path: str | Path, n: int = 8, **kw: Any) -> Path:
     """Originals on the top row, their reconstructions on the row below.
 
@@ -124,7 +33,7 @@ def plot_reconstructions(x: Any, x_hat: Any, path: str | Path, n: int = 8, **kw:
     Returns:
         the path written.
     """
-    a, b = _as_numpy(x, "plot_reconstructions: x"), _as_numpy(x_hat, "plot_reconstructions: x_hat")
+    a, b = as_array(x, "plot_reconstructions: x"), as_array(x_hat, "plot_reconstructions: x_hat")
     if a.shape != b.shape:
         raise ValueError(f"plot_reconstructions: x has shape {tuple(a.shape)} but x_hat {tuple(b.shape)}")
     if n < 1:
@@ -242,7 +151,7 @@ def plot_table_samples(real: Any, fake: Any, columns: Sequence[str] | None, path
     Returns:
         the path written.
     """
-    r, f = _as_numpy(real, "plot_table_samples: real"), _as_numpy(fake, "plot_table_samples: fake")
+    r, f = as_array(real, "plot_table_samples: real"), as_array(fake, "plot_table_samples: fake")
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1] or not len(r) or not len(f):
         raise ValueError(f"plot_table_samples needs two non-empty tables (N, D) with the same D, "
                          f"got {tuple(r.shape)} and {tuple(f.shape)}")
@@ -273,47 +182,3 @@ def plot_table_samples(real: Any, fake: Any, columns: Sequence[str] | None, path
         fig.suptitle(f"first {k} of {d} columns", fontsize=9)
     fig.tight_layout()
     return _save_figure(fig, path)
-
-
-def plot_class_histogram(fake_counts: Sequence[float], real_counts: Sequence[float] | None,
-                         path: str | Path, *, classes: Sequence[str] | None = None) -> Path:
-    """Bar chart of the classes a judge assigns to generated samples, beside the real
-    data's class shares (mode collapse shows as missing or towering bars).
-
-    Args:
-        fake_counts: ``(K,)`` predicted-class counts of generated samples.
-        real_counts: ``(K,)`` class counts of real data, or ``None``.
-        path: the PNG file to write.
-        classes: class names for the x axis.
-    Returns:
-        the path written.
-    """
-    fake = np.asarray(fake_counts, dtype=float)
-    k = len(fake)
-    names = list(classes) if classes is not None and len(classes) == k else [str(i) for i in range(k)]
-    fig = _figure(max(5.0, 0.6 * k + 2), 3.4)
-    ax = fig.add_subplot(1, 1, 1)
-    pos = np.arange(k)
-    width = 0.4 if real_counts is not None else 0.8
-    ax.bar(pos - (width / 2 if real_counts is not None else 0), fake / max(fake.sum(), 1), width,
-           label="generated", color="tab:orange")
-    if real_counts is not None:
-        real = np.asarray(real_counts, dtype=float)
-        ax.bar(pos + width / 2, real / max(real.sum(), 1), width, label="real", color="tab:blue")
-    ax.set_xticks(pos)
-    ax.set_xticklabels(names, rotation=30 if max(len(n) for n in names) > 3 else 0, ha="right"
-                       if max(len(n) for n in names) > 3 else "center", fontsize=8)
-    ax.set_ylabel("share of samples")
-    ax.legend(fontsize=8)
-    ax.set_title("classes found by the judge")
-    fig.tight_layout()
-    return _save_figure(fig, path)
-
-
-def plot_pairs(top: Any, bottom: Any, path: str | Path, **kw: Any) -> Path:
-    """Two aligned rows of images (e.g. generated samples over their nearest training
-    images), one column per pair."""
-    top, bottom = torch.as_tensor(top), torch.as_tensor(bottom)
-    if top.shape != bottom.shape:
-        raise ValueError(f"plot_pairs: shapes differ: {tuple(top.shape)} vs {tuple(bottom.shape)}")
-    return save_grid(torch.cat([top, bottom]), path, nrow=len(top), **kw)

@@ -302,7 +302,8 @@ def _sequence_samples_html(run: Run, model: Any, seed: int, n: int = 3) -> str:
     import torch
 
     try:
-        from ..pipelines.music import Composer, is_music_model
+        from ..data.music import is_music_model
+        from ..pipelines.music import Composer
 
         g = torch.Generator().manual_seed(seed)
         if is_music_model(model):
@@ -342,13 +343,9 @@ def _molecule_samples_html(run: Run, model: Any, g: Any, seed: int, n: int = 24)
     if hasattr(model, "interpolate"):
         try:
             items = run.data_splits(limit=2).get("test").meta["items"][:2]
-            texts = model.samples_to_text(model.interpolate(*_rep_of(model, items), 6))
-            from ..pipelines.molecules import _CONDITION
+            from ..pipelines.molecules import to_smiles  # SELFIES decoded, a condition token dropped
 
-            if model.config.tokenizer == "selfies":
-                from ..chem import from_selfies
-
-                texts = [from_selfies(_CONDITION.sub("", t)) for t in texts]
+            texts = to_smiles(model, model.interpolate(*_rep_of(model, items), 6))
             p = save_grid(texts, run.figure("interpolation_molecules.png"), per_row=6, size=200, legends=texts)
             parts.append(f"<h2>Latent interpolation</h2><figure>{_img(p, 'interpolation', pixelated=False)}"
                          f"<figcaption>Decoded points on the path between two test molecules ({items[0]} and "

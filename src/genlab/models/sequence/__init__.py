@@ -5,7 +5,7 @@ temperature / top-k / nucleus sampling, beam search and fast cached generation."
 from .config import RecurrentConfig, SequenceConfig, TransformerConfig
 from .lm import SequenceLM
 from .recurrent import GRU, LSTM, RNN, RecurrentLM
-from .tokenizers import BPETokenizer, CharTokenizer, SelfiesTokenizer, SmilesTokenizer
+from ...data.tokenizers import BPETokenizer, CharTokenizer, SelfiesTokenizer, SmilesTokenizer
 from .transformer import Transformer
 
 __all__ = ["SequenceConfig", "RecurrentConfig", "TransformerConfig", "SequenceLM", "RecurrentLM",

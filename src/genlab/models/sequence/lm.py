@@ -20,7 +20,7 @@ from ...base import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from . import sampling
-from .tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID, SPECIALS, from_config
+from ...data.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID, SPECIALS, from_config
 
 
 class SequenceLM(TorchGenerativeModel):
@@ -227,7 +227,7 @@ class SequenceLM(TorchGenerativeModel):
     def write_samples(self, x: torch.Tensor, path: Any) -> bool:
         """``genlab sample RUN -o out.mid`` / ``out.wav`` for music models (one file per
         sample: ``out_0.mid``, ...); False for other formats or non-music models."""
-        from ...pipelines.music import write_samples
+        from ...data.music_io import write_samples
 
         return write_samples(self, x, path)
 

@@ -15,9 +15,8 @@ import numbers
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from .tokenizers import EOS_ID, PAD_ID
+from ...data.tokenizers import EOS_ID, PAD_ID
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:

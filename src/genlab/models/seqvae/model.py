@@ -37,7 +37,7 @@ from ...progress import tick
 from ...registry import MODELS
 from ..sequence import sampling
 from ..sequence.lm import SequenceLM
-from ..sequence.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID
+from ...data.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID
 from .config import SeqVAEConfig
 
 LOG_2PI = math.log(2 * math.pi)
@@ -208,7 +208,7 @@ class SeqVAE(TorchGenerativeModel):
                 "dec_layers": (c.dec_layers, lc.layers), "embed_dim": (c.embed_dim, lc.embed_dim or lc.hidden)}
         bad = {k: v for k, (mine, v) in want.items() if mine != v}
         if bad:
-            raise ValueError(f"the language model's decoder shape differs: set "
+            raise ValueError("the language model's decoder shape differs: set "
                              + ", ".join(f"{k}={v}" for k, v in bad.items()))
         if tuple(lc.vocab) != tuple(c.vocab) or lc.tokenizer != c.tokenizer:
             raise ValueError("the language model was trained with another vocabulary or tokenizer "

@@ -5,7 +5,7 @@ import torch
 
 from genlab.errors import DataError
 from genlab.models.sequence import LSTM, RecurrentConfig, SelfiesTokenizer, SmilesTokenizer
-from genlab.models.sequence.tokenizers import BOS_ID, EOS_ID, SPECIALS, from_config, train_tokenizer
+from genlab.data.tokenizers import BOS_ID, EOS_ID, SPECIALS, from_config, train_tokenizer
 
 MOSES = ["CCCS(=O)c1ccc2[nH]c(=NC(=O)OC)[nH]c2c1", "CC(C)(C)C(=O)C(Oc1ccc(Cl)cc1)n1ccnc1",
          "Cc1c(Cl)cccc1Nc1ncccc1C(=O)OCC(O)CO", "Cn1cnc2c1c(=O)n(CC(O)CO)c(=O)n2C"]

@@ -1,4 +1,9 @@
-"""Training and evaluating CNN judges on labelled image data.
+"""Training and evaluating CNN judges on labelled image data (``genlab judge train``).
+
+The judges themselves (the networks, their weights, ``load_judge``) are feature spaces the
+metrics and the GAN's FID validation use, so they stay in ``genlab.metrics.judges``;
+training one is orchestration (data loading, augmentation, a training loop), so it lives
+here, above the layers it uses.
 
 A judge trains through genlab's one ``Trainer`` (``JudgeClassifier`` wraps the CNN as a
 model whose ``forward`` returns the cross-entropy loss and the accuracy, trained by the
@@ -23,11 +28,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ... import __version__
-from ...base import Config, TorchGenerativeModel
-from ...data.dataset import Dataset, as_dataset
-from ...train import Callback, TrainConfig, Trainer
-from .net import CNNJudge, default_architecture, save_judge, weights_fingerprint
+from .. import __version__
+from ..base import Config, TorchGenerativeModel
+from ..data.dataset import Dataset, as_dataset
+from ..train import Callback, TrainConfig, Trainer
+from ..metrics.judges.net import CNNJudge, default_architecture, save_judge, weights_fingerprint
 
 # The recipes of the shipped judges (scripts/train_judges.py trains them).
 SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
@@ -39,8 +44,8 @@ SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
 
 def _as_splits(data: Any, data_options: dict[str, Any] | None) -> tuple[str, dict[str, Dataset]]:
     """``(name, {"train", "val", "test"})`` from a name, a path, a dict or a Dataset."""
-    from ...data.datasets import load_splits
-    from ...registry import DATASETS
+    from ..data.datasets import load_splits
+    from ..registry import DATASETS
 
     options = dict(data_options or {})
     if isinstance(data, dict):
