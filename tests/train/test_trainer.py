@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.base import TorchGenerativeModel
+from genlab.models import TorchGenerativeModel
 from genlab.data import Dataset
 from genlab.errors import TrainingDivergedError
 from genlab.train import TrainConfig, Trainer

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...base import Config, TorchGenerativeModel
+from ...base import Config
+from ..torch_model import TorchGenerativeModel
 from ...registry import MODELS
 
 

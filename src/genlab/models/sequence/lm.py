@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from . import sampling

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from ...registry import MODELS

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...data.dataset import Dataset
 from ...errors import DataError
 from ...nn import decoder, encoder
