@@ -56,7 +56,7 @@ def main() -> None:
             print(f"| {name} | skipped: {e} |")
             continue
         model = genlab.MODELS.get(kind)(**cfg)
-        model._ensure_built(train)
+        model.prepare(train)
         g = torch.Generator().manual_seed(0)
         batches = []
         for _ in range(args.steps):

@@ -1,26 +1,29 @@
-"""The one contract every genlab model keeps, and the save/load format.
+"""The one contract every genlab model keeps.
 
-Every model (neural or probabilistic) offers::
+Every model (neural or probabilistic, torch or numpy) offers::
 
+    Model(config=None, **overrides)
+    prepare(data)                          # resolve shapes / "auto" fields from the data
     fit(data, train=None) -> self
-    sample(n, *, generator=None, **condition) -> Tensor
-    log_prob(x) -> Tensor          # per example; meaning given by `log_prob_kind`
+    sample(n, *, generator=None, **condition) -> Tensor     # (n, *shape)
+    log_prob(x, *, y=None, **options) -> Tensor             # (N,) float64, nats; see log_prob_kind
     save(dir) / genlab.load(dir)
 
-A saved model is a folder with ``config.json`` (``model_type``, ``genlab_version``,
-``format_version`` and the model config) and ``model.safetensors`` (tensors only).
-Loading never unpickles anything.
+``GenerativeModel`` below documents the return types. The saved format and the file
+helpers live in ``genlab.serialize`` (re-exported here); the torch base class lives in
+``genlab.models.torch_model`` so that this module does not import the trainer.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from .errors import LogProbUnavailableError, ModelFormatError
+from .errors import LogProbUnavailableError, ModelFormatError, NotFittedError
 from .serialize import (  # noqa: F401  (re-exported: the names were defined here before)
     CONFIG_FILE, FORMAT_VERSION, MAX_CONFIG_BYTES, MAX_PARAMETERS, WEIGHTS_FILE, atomic_write_bytes,
     atomic_write_json, check_config_types, check_finite_tensors, default_file_mode, file_sha256,
@@ -134,20 +137,91 @@ def load(path: str | os.PathLike) -> "GenerativeModel":
 
 # ----------------------------------------------------------------------------- the contract
 class GenerativeModel:
-    """Interface of every genlab model.
+    """Interface of every genlab model (torch or numpy, neural or probabilistic).
 
     Class attributes every subclass sets:
         model_type: registry name, written to ``config.json``.
         config_class: the model's ``Config`` dataclass.
         log_prob_kind: one of ``exact``, ``lower_bound``, ``unnormalized``, ``none``.
+        log_prob_options: the keyword options ``log_prob`` takes (``"y"`` for a
+            conditional model, ``"k"`` and ``"generator"`` for an importance-sampled
+            bound, ...). Any other keyword is a ``TypeError`` naming it and the model;
+            ``y=None`` is accepted by every model. Checked against the signature of
+            ``log_prob`` when the class is defined.
+
+    The methods and what they return, the same for every family:
+        ``__init__(config=None, **overrides)``: the config, or the config class's
+            defaults, with ``overrides`` replaced (``VAE(latent_dim=8)``).
+        ``prepare(data)``: resolve what depends on the data (shapes, ``"auto"`` fields)
+            before anything is recorded or trained; ``fit`` calls it. Default: nothing.
+        ``fit(data, train=None, ...) -> self``.
+        ``sample(n, *, generator=None, **condition) -> torch.Tensor``: ``(n, *shape)``;
+            float32 for images and tables, int64 for token ids and discrete state codes
+            (a Bayesian network's columns in ``variables_`` order).
+        ``log_prob(x, *, y=None, **options) -> torch.Tensor``: ``(N,)`` float64 in nats,
+            one value per example, its meaning given by ``log_prob_kind``.
+        ``save(dir)`` / ``genlab.load(dir)``: through the one serializer
+            (``genlab.serialize``): ``config.json`` + ``model.safetensors``.
+        ``check_fitted()``: raise ``NotFittedError`` unless ``fitted``.
+
+    A family supplies ``_saved_tensors`` (and ``_saved_extra``) for ``save`` and
+    ``_from_saved`` for loading; the folder format, atomicity, hashes and checks are
+    shared.
     """
 
     model_type: ClassVar[str] = ""
     config_class: ClassVar[type[Config]] = Config
     log_prob_kind: ClassVar[str] = "none"
+    log_prob_options: ClassVar[tuple[str, ...]] = ()
     #: model-config fields that are really training settings and may change on resume
     #: (a GAN's ``lr_g``/``lr_d``); every other model field is fixed once trained
     resumable_config_fields: ClassVar[tuple[str, ...]] = ()
+    #: what the user calls to get a fitted model (the ``NotFittedError`` message)
+    fit_hint: ClassVar[str] = "fit(data) or genlab.load(dir)"
+    #: True once trained or loaded (an instance attribute or a property in subclasses)
+    fitted: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "_ensure_built" in own and "prepare" not in own:
+            warnings.warn(f"{cls.__qualname__} overrides _ensure_built(); override prepare(data) "
+                          "instead (the old name goes in the next release)", DeprecationWarning, stacklevel=2)
+            cls.prepare = own["_ensure_built"]  # type: ignore[method-assign]
+        fn = own.get("log_prob")
+        if fn is not None and not getattr(fn, "_checks_options", False):
+            cls.log_prob = _checked_log_prob(fn)  # type: ignore[method-assign]
+        _check_declared_options(cls)
+
+    def __init__(self, config: Config | None = None, **overrides: Any):
+        if config is None:
+            config = self.config_class(**_known_fields(type(self), self.config_class, overrides))
+        elif overrides:
+            config = config.replace(**_known_fields(type(self), type(config), overrides))
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    def prepare(self, data: Any) -> None:
+        """Resolve what depends on the data (e.g. its shape, ``"auto"`` config fields)
+        before a run records the config or training starts. Default: nothing to do."""
+
+    def _ensure_built(self, data: Any) -> None:
+        """Deprecated name of ``prepare`` (kept for one release)."""
+        warnings.warn("_ensure_built() is now prepare(); the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        self.prepare(data)
+
+    def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` unless the model was trained or loaded (``fitted``), or
+        is being trained right now (``_fitting``: a callback or a sample grid may sample
+        mid-fit)."""
+        if not (self.fitted or getattr(self, "_fitting", False)):
+            raise NotFittedError(f"{type(self).__name__} is not trained: call {self.fit_hint} "
+                                 "before sample/log_prob/save")
 
     def fit(self, data: Any, train: Any = None, **kwargs: Any) -> "GenerativeModel":
         raise NotImplementedError
@@ -161,8 +235,23 @@ class GenerativeModel:
             "compare it with sample-based metrics instead"
         )
 
+    # -- save / load: one path for every family (genlab.serialize)
     def save(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into the folder ``path``."""
+        from .serialize import save_model_folder
+
+        self.check_fitted()
+        return save_model_folder(path, model_type=self.model_type, log_prob_kind=self.log_prob_kind,
+                                 config=self.config.to_dict(), tensors=self._saved_tensors(),
+                                 extra=self._saved_extra(), name=type(self).__name__)
+
+    def _saved_tensors(self) -> Any:
+        """What ``model.safetensors`` holds: a mapping name -> tensor/array, or a module."""
         raise NotImplementedError
+
+    def _saved_extra(self) -> dict[str, Any]:
+        """Keys ``config.json`` holds beside the config (default: none)."""
+        return {}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "GenerativeModel":
@@ -179,7 +268,81 @@ class GenerativeModel:
 
     @classmethod
     def _load_from_header(cls, header: dict[str, Any]) -> "GenerativeModel":
+        from .serialize import SavedWeights, read_model_config
+
+        config = read_model_config(cls.config_class, header)
+        return cls._from_saved(config, header, SavedWeights(header))
+
+    @classmethod
+    def _from_saved(cls, config: Config, header: dict[str, Any], weights: Any) -> "GenerativeModel":
+        """The fitted model from its checked config and its ``SavedWeights`` (the file is
+        known to exist, to match its hash and to have a readable header)."""
         raise NotImplementedError
+
+
+def _known_fields(model: type, config_class: type, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` if every key is a field of ``config_class``; else a ``TypeError``
+    naming the unknown key, the model and the closest field."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    for k in overrides:
+        if k not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(k, sorted(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; its settings: {', '.join(sorted(fields))}"
+            raise TypeError(f"{model.__name__} has no setting {k!r}{hint}")
+    return overrides
+
+
+def _checked_log_prob(fn: Any) -> Any:
+    """Wrap a ``log_prob`` so options go by keyword and only declared ones pass."""
+    import functools
+
+    @functools.wraps(fn)
+    def log_prob(self: GenerativeModel, x: Any, *args: Any, **options: Any) -> Any:
+        if args:
+            raise TypeError(f"{type(self).__name__}.log_prob() takes its options by keyword "
+                            f"(log_prob(x, y=..., ...)), got {len(args)} more positional argument(s)")
+        declared = type(self).log_prob_options
+        for k in options:
+            if k not in declared and k != "y":
+                raise TypeError(f"{type(self).__name__}.log_prob() takes no option {k!r}; it takes "
+                                + (", ".join(declared) if declared else "none"))
+        if "y" in options and "y" not in declared:
+            if options.pop("y") is not None:
+                raise TypeError(f"{type(self).__name__}.log_prob() takes no y: the model is not conditional")
+        return fn(self, x, **options)
+
+    log_prob._checks_options = True  # type: ignore[attr-defined]
+    return log_prob
+
+
+def _check_declared_options(cls: type) -> None:
+    """``cls.log_prob_options`` must be exactly the keyword-only parameters of its
+    ``log_prob`` (unless that takes ``**options``): the declaration cannot drift."""
+    import inspect
+
+    fn = inspect.unwrap(cls.log_prob)
+    params = list(inspect.signature(fn).parameters.values())[2:]  # after self, x
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    takes = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    declared = set(cls.log_prob_options)
+    if takes != declared:
+        raise TypeError(f"{cls.__qualname__}.log_prob_options {tuple(cls.log_prob_options)} do not match "
+                        f"the keyword-only options of its log_prob: {tuple(sorted(takes))}")
+    if any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
+        raise TypeError(f"{cls.__qualname__}.log_prob must take its options keyword-only: log_prob(x, *, ...)")
+
+
+def select_log_prob_options(model: Any, **offered: Any) -> dict[str, Any]:
+    """The part of ``offered`` that ``model.log_prob`` declares (``log_prob_options``),
+    for callers that offer every model the same options (``k``, ``generator``, ``y``)."""
+    declared = getattr(model, "log_prob_options", ())
+    return {k: v for k, v in offered.items() if k in declared}
+
+
+GenerativeModel.log_prob = _checked_log_prob(GenerativeModel.log_prob)  # type: ignore[method-assign]
 
 
 def __getattr__(name: str) -> Any:

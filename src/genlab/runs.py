@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .base import atomic_write_json, load as load_model
+from .base import atomic_write_json, load as load_model, select_log_prob_options
 from .errors import DataError, GenlabError, TrainingDivergedError
 from .outputs import RUN_FILE  # the run layout lives in outputs.py
 from .registry import MODELS
@@ -130,8 +130,7 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
             y = ds.y if getattr(model.config, "num_classes", 0) else None
             g = torch.Generator().manual_seed(seed)
             with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
-                lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
-                    model.log_prob(ds.x, k=iwae_k, generator=g)
+                lp = model.log_prob(ds.x, **select_log_prob_options(model, y=y, k=iwae_k, generator=g))
             nll = float(-lp.mean())
             out["nll_nats"] = nll
             out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))
@@ -230,7 +229,7 @@ def train_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfi
         splits = (getattr(type(model), "load_splits", None) or load_splits)(str(data), **data_options)
     main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
     if not resume:
-        model._ensure_built(splits["train"])  # resolve data-dependent config before recording it
+        model.prepare(splits["train"])  # resolve data-dependent config before recording it
     if not resume and main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / RUN_FILE, {

@@ -240,3 +240,162 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         return out
     except (ValueError, UnicodeDecodeError, RecursionError, OSError, struct.error) as e:
         raise ModelFormatError(f"{path} is truncated or corrupt and cannot be read ({e})") from None
+
+
+# ----------------------------------------------------------------------------- models
+def save_model_folder(path: str | os.PathLike, *, model_type: str, log_prob_kind: str,
+                      config: dict[str, Any], tensors: Any, extra: dict[str, Any] | None = None,
+                      name: str | None = None) -> Path:
+    """Write a saved-model folder: ``model.safetensors`` first, then ``config.json``.
+
+    Both files are replaced atomically (a crash leaves the old or the new file, never half
+    of one), and ``config.json`` records the SHA-256 of the weights it belongs with.
+
+    Args:
+        path: the folder (created if needed).
+        model_type, log_prob_kind: the class's registry name and likelihood kind.
+        config: the model config as JSON values (``Config.to_dict()``).
+        tensors: what ``model.safetensors`` holds: an ``nn.Module`` (its state, shared
+            tensors stored once) or a mapping of names to torch tensors or numpy arrays.
+        extra: more keys for ``config.json`` (e.g. a Bayesian network's graph).
+        name: who is saved, for the error message (default ``model_type``).
+    Returns:
+        the folder.
+    Raises:
+        ValueError: a floating tensor holds NaN or infinity (nothing is written).
+    """
+    from torch import nn
+
+    state = tensors.state_dict() if isinstance(tensors, nn.Module) else tensors
+    check_finite_tensors(state, f"{name or model_type} (not saved)", error=ValueError)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".model.", suffix=".tmp")
+    os.close(fd)
+    try:
+        try:
+            _write_safetensors(tmp, tensors, {"model_type": model_type, "genlab_version": __version__})
+        except Exception as e:  # safetensors reports a full disk as its own error type
+            if isinstance(e, OSError) and e.filename is not None:
+                raise
+            import errno as _errno
+
+            code = getattr(e, "errno", None) or (_errno.ENOSPC if "space" in str(e).lower() else _errno.EIO)
+            raise OSError(code, os.strerror(code), str(path / WEIGHTS_FILE)) from None
+        os.chmod(tmp, default_file_mode())
+        digest = file_sha256(tmp)
+        os.replace(tmp, path / WEIGHTS_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    atomic_write_json(path / CONFIG_FILE, {
+        "model_type": model_type,
+        "genlab_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "log_prob_kind": log_prob_kind,
+        "config": config,
+        "weights_sha256": digest,
+        **(extra or {}),
+    })
+    return path
+
+
+def _write_safetensors(path: str, tensors: Any, metadata: dict[str, str]) -> None:
+    """``tensors`` (a module, or a mapping of torch tensors or numpy arrays) to ``path``."""
+    from torch import nn
+
+    if isinstance(tensors, nn.Module):
+        from safetensors.torch import save_model
+
+        save_model(tensors, path, metadata=metadata)
+        return
+    tensors = dict(tensors)
+    if tensors and all(torch.is_tensor(t) for t in tensors.values()):
+        from safetensors.torch import save_file as save_torch
+
+        save_torch({k: t.contiguous() for k, t in tensors.items()}, path, metadata=metadata)
+        return
+    import numpy as np
+    from safetensors.numpy import save_file as save_numpy
+
+    save_numpy({k: np.ascontiguousarray(t.numpy() if torch.is_tensor(t) else t) for k, t in tensors.items()},
+               path, metadata=metadata)
+
+
+def read_model_config(config_class: type, header: dict[str, Any]) -> Any:
+    """The model config of a saved folder's ``config.json``: JSON types checked against
+    the dataclass's field types first, then built (and validated) by ``from_dict``.
+
+    Raises:
+        ModelFormatError: naming ``config.json`` and the problem.
+    """
+    where = Path(header["_dir"]) / CONFIG_FILE
+    d = header.get("config", {})
+    check_config_types(config_class, d, str(where))
+    try:
+        return config_class.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise ModelFormatError(f"{where}: invalid {header['model_type']} config: {e}") from None
+
+
+class SavedWeights:
+    """The ``model.safetensors`` of a saved folder, checked before anything reads it: the
+    file exists, its SHA-256 is the one ``config.json`` recorded (when it recorded one) and
+    its header parses (``shapes``: tensor name -> shape, known without loading data).
+
+    ``arrays()`` reads numpy arrays and ``load_into(module)`` a torch module's state; both
+    refuse non-finite values and name the file in every error.
+    """
+
+    def __init__(self, header: dict[str, Any]):
+        folder = Path(header["_dir"])
+        self.path = folder / WEIGHTS_FILE
+        if not self.path.is_file():
+            raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
+        verify_file_hash(self.path, header)
+        self.shapes = safetensors_shapes(self.path)
+
+    def arrays(self, expected: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
+        """The tensors as numpy arrays.
+
+        Args:
+            expected: name -> shape the model needs; the file must hold exactly these
+                (checked from the header, before the data is read).
+        """
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        if expected is not None:
+            got = {k: tuple(v) for k, v in self.shapes.items()}
+            want = {k: tuple(v) for k, v in expected.items()}
+            if got != want:
+                wrong = sorted(set(got) ^ set(want)) or sorted(k for k in want if got[k] != want[k])
+                k = wrong[0]
+                raise ModelFormatError(f"{self.path} does not match {CONFIG_FILE}: tensor {k!r} is "
+                                       f"{list(got[k]) if k in got else 'missing'} in the file, "
+                                       f"{list(want[k]) if k in want else 'not used'} by the config")
+        try:
+            arrays = load_file(str(self.path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ModelFormatError(f"{self.path} is truncated or corrupt and cannot be read ({e})") from None
+        check_finite_tensors(arrays, str(self.path))
+        return arrays
+
+    def load_into(self, module: Any) -> None:
+        """Load the tensors into ``module`` (every one of its parameters and buffers, no
+        other), then check that they are finite."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_model
+
+        try:
+            missing, unexpected = load_model(module, self.path, strict=False)
+        except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+            raise ModelFormatError(
+                f"{self.path} is truncated or corrupt and cannot be read ({e})"
+            ) from None
+        if missing or unexpected:
+            raise ModelFormatError(
+                f"{self.path} does not match the {getattr(module, 'model_type', '')} config: "
+                f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            )
+        check_finite_tensors(module.state_dict(), str(self.path))

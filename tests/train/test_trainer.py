@@ -34,7 +34,7 @@ class Scalar(TorchGenerativeModel):
     def build(self):
         self.w = torch.nn.Parameter(torch.zeros(()))
 
-    def _ensure_built(self, dataset):
+    def prepare(self, dataset):
         pass
 
     def forward(self, batch):

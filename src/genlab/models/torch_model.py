@@ -5,19 +5,14 @@ import the trainer."""
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .. import __version__
-from ..base import (CONFIG_FILE, FORMAT_VERSION, MAX_PARAMETERS, WEIGHTS_FILE, Config, GenerativeModel,
-                    atomic_write_json, check_config_types, check_finite_tensors, default_file_mode,
-                    file_sha256, safetensors_shapes, verify_file_hash)
-from ..errors import ModelFormatError, NotFittedError
+from ..base import CONFIG_FILE, MAX_PARAMETERS, WEIGHTS_FILE, Config, GenerativeModel
+from ..errors import ModelFormatError
 
 
 class TorchGenerativeModel(GenerativeModel, nn.Module):
@@ -31,16 +26,8 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
 
     def __init__(self, config: Config | None = None, **overrides: Any):
         nn.Module.__init__(self)
-        if config is None:
-            config = self.config_class(**overrides)
-        elif overrides:
-            config = config.replace(**overrides)
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
+        GenerativeModel.__init__(self, config, **overrides)
+        config = self.config
         self.built = False
         self.fitted = False  # True once trained or loaded: a later fit then warm-starts
         if getattr(config, "data_shape", None) is not None:
@@ -68,7 +55,10 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         """Hook after training (e.g. fit a latent density). Default: nothing."""
 
     # -- shared machinery
-    def _ensure_built(self, dataset: Any) -> None:
+    def prepare(self, dataset: Any) -> None:
+        """Build the layers for ``dataset``'s shape (once) and resolve the config fields
+        that depend on the data (``data_defaults``, ``num_classes=-1``); a model built
+        for another shape refuses the data."""
         shape = tuple(dataset.shape)
         cfg_shape = getattr(self.config, "data_shape", None)
         if cfg_shape is None:
@@ -102,21 +92,6 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         total = spe * train.epochs
         return total if train.max_steps is None else min(train.max_steps, total)
 
-    def check_fitted(self) -> None:
-        """Raise ``NotFittedError`` unless the model was trained or loaded (or is being
-        trained right now: a callback or a sample grid may sample mid-fit). Built but
-        untrained weights are random, and some parts (e.g. a fitted latent density) do not
-        exist before the end of ``fit``."""
-        if not self.built:
-            raise NotFittedError(
-                f"{type(self).__name__} has no weights yet: call fit(data) or genlab.load(dir)"
-            )
-        if not (self.fitted or getattr(self, "_fitting", False)):
-            raise NotFittedError(
-                f"{type(self).__name__} is built but not trained: call fit(data) or "
-                "genlab.load(dir) before sample/log_prob/save"
-            )
-
     def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
             resume: bool = False, callbacks: list | None = None) -> "TorchGenerativeModel":
         """Train on ``data`` with the generic trainer.
@@ -138,76 +113,18 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
                            callbacks=callbacks)
         return self
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into the folder ``path``."""
-        from safetensors.torch import save_model
-
-        self.check_fitted()
-        check_finite_tensors(self.state_dict(), f"{type(self).__name__} (not saved)",
-                             error=ValueError)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path, prefix=".model.", suffix=".tmp")
-        os.close(fd)
-        try:
-            try:
-                save_model(self, tmp, metadata={"model_type": self.model_type,
-                                                "genlab_version": __version__})
-            except Exception as e:  # safetensors reports a full disk as its own error type
-                if isinstance(e, OSError) and e.filename is not None:
-                    raise
-                import errno as _errno
-
-                code = getattr(e, "errno", None) or (_errno.ENOSPC if "space" in str(e).lower() else _errno.EIO)
-                raise OSError(code, os.strerror(code), str(path / WEIGHTS_FILE)) from None
-            os.chmod(tmp, default_file_mode())
-            digest = file_sha256(tmp)
-            os.replace(tmp, path / WEIGHTS_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        atomic_write_json(path / CONFIG_FILE, {
-            "model_type": self.model_type,
-            "genlab_version": __version__,
-            "format_version": FORMAT_VERSION,
-            "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict(),
-            "weights_sha256": digest,
-        })
-        return path
+    def _saved_tensors(self) -> nn.Module:
+        return self
 
     @classmethod
-    def _load_from_header(cls, header: dict[str, Any]) -> "TorchGenerativeModel":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_model
-
+    def _from_saved(cls, config: Config, header: dict[str, Any], weights: Any) -> "TorchGenerativeModel":
+        """Build the model for ``config`` (first on the ``meta`` device, to check its shapes
+        against the file without allocating) and load the weights into it."""
         folder = Path(header["_dir"])
-        cfg_dict = header.get("config", {})
-        check_config_types(cls.config_class, cfg_dict, str(folder / CONFIG_FILE))
-        try:
-            config = cls.config_class.from_dict(cfg_dict)
-        except (TypeError, ValueError) as e:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid config: {e}") from None
         if getattr(config, "data_shape", None) is None:
             raise ModelFormatError(f"{folder / CONFIG_FILE}: the model was saved unfitted")
-        weights = folder / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
-        verify_file_hash(weights, header)
-        stored = safetensors_shapes(weights)
-        model = _build_checked(cls, config, stored, folder)
-        try:
-            missing, unexpected = load_model(model, weights, strict=False)
-        except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-            raise ModelFormatError(
-                f"{weights} is truncated or corrupt and cannot be read ({e})"
-            ) from None
-        if missing or unexpected:
-            raise ModelFormatError(
-                f"{weights} does not match the {cls.model_type} config: "
-                f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-            )
-        check_finite_tensors(model.state_dict(), str(weights))
+        model = _build_checked(cls, config, weights.shapes, folder)
+        weights.load_into(model)
         model.eval()
         model.fitted = True
         return model

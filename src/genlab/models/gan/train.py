@@ -166,7 +166,7 @@ class AdversarialTrainer:
             torch.manual_seed(cfg.seed)  # same seed -> same initial weights
             if model.built and not model.fitted:
                 model.build()
-        model._ensure_built(train_ds)
+        model.prepare(train_ds)
         self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         mc = model.config
         if getattr(mc, "num_classes", 0) and train_ds.y is None:

@@ -95,6 +95,7 @@ class SeqVAE(TorchGenerativeModel):
     model_type = "seqvae"
     config_class = SeqVAEConfig
     log_prob_kind = "lower_bound"
+    log_prob_options = ("k", "generator", "batch_tokens")
 
     # ---------------------------------------------------------------- tokenizer and data
     tokenizer_ = SequenceLM.tokenizer_  # the tokenizer stored in the config (same rules)
