@@ -90,7 +90,7 @@ def run_network(name: str, n_queries: int, n_map: int, cap_s: float, out_path: s
         ve = VariableElimination(BIFReader(string=gzip.open(path, "rt").read()).get_model())
     d = len(bn.variables_)
     rng = np.random.default_rng(0)
-    rows = bn.sample(n_queries + n_map, generator=1)
+    rows = bn.sample(n_queries + n_map, generator=1).numpy()
     queries = []
     for r in range(n_queries + n_map):
         vs = rng.choice(d, 4, replace=False)

@@ -121,6 +121,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     reps = REPS if part == "main" else 1
     res["repeats"] = reps
     res["genlab_sample_s"], x = best_of(reps, lambda: bn.sample(n_sample, generator=0))
+    x = x.numpy()  # sample gives an int64 tensor sharing numpy's memory; the helpers below take arrays
     res["genlab_loglik_s"], lp = timed(bn.log_prob, x)
     fresh = read_bif(path, atol=1e-5)
     res["genlab_fit_s"], _ = timed(fit_parameters, fresh, x)

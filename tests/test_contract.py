@@ -121,6 +121,14 @@ def test_save_load_roundtrip(fitted, tmp_path):
     assert type(model).load(tmp_path / "m").config == model.config
 
 
+def _log_prob_kw(model, data):
+    """The options this test offers, narrowed to those the model declares."""
+    from genlab.base import select_log_prob_options
+
+    y = data.y[:6] if getattr(model.config, "num_classes", 0) else None
+    return select_log_prob_options(model, y=y, k=16, generator=torch.Generator().manual_seed(0))
+
+
 def test_log_prob_follows_its_kind(fitted):
     model, data = fitted
     x = _rows(data, 6)
@@ -128,20 +136,204 @@ def test_log_prob_follows_its_kind(fitted):
         with pytest.raises(LogProbUnavailableError):
             model.log_prob(x)
         return
-    kw = {"y": data.y[:6]} if getattr(getattr(model, "config", None), "num_classes", 0) else {}
     if getattr(model.config, "likelihood", "") == "bernoulli":
         x = (x > 0.5).float()
-    params = inspect.signature(model.log_prob).parameters
-    if "k" in params or any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        kw["k"] = 16
-    lp1 = _np(model.log_prob(x, generator=torch.Generator().manual_seed(0), **kw)
-              if "generator" in params or "k" in kw else model.log_prob(x, **kw))
-    lp2 = _np(model.log_prob(x, generator=torch.Generator().manual_seed(0), **kw)
-              if "generator" in params or "k" in kw else model.log_prob(x, **kw))
-    assert lp1.shape == (6,) and np.isfinite(lp1).all()
-    assert np.array_equal(lp1, lp2)
+    lp1 = model.log_prob(x, **_log_prob_kw(model, data))
+    lp2 = model.log_prob(x, **_log_prob_kw(model, data))
+    assert torch.is_tensor(lp1) and lp1.dtype == torch.float64, type(lp1)  # the contract: (N,) float64
+    assert lp1.shape == (6,) and torch.isfinite(lp1).all()
+    assert torch.equal(lp1, lp2)
     if getattr(model.config, "likelihood", "") == "bernoulli" or model.model_type == "bayesnet":
         assert (lp1 <= 0).all()  # a probability of discrete data is at most 1
+
+
+def test_sample_is_a_tensor_of_the_documented_dtype(fitted):
+    model, data = fitted
+    x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert torch.is_tensor(x), type(x)
+    discrete = hasattr(data, "codes") or not data.x.is_floating_point()  # state codes, token ids
+    assert x.dtype == (torch.int64 if discrete else torch.float32)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unknown_log_prob_keyword_is_refused_naming_it_and_the_model(name):
+    cls = genlab.MODELS.get(name)
+    model = cls(**CASES[name][0])  # refused before anything else: no fit needed
+    with pytest.raises(TypeError, match=rf"{cls.__name__}\.log_prob\(\) takes no option 'nope'"):
+        model.log_prob(torch.zeros(1), nope=1)
+    for opt in ("k", "generator", "normalized"):  # offered to every model before; only some take them
+        if opt not in cls.log_prob_options:
+            with pytest.raises(TypeError, match=f"no option '{opt}'"):
+                model.log_prob(torch.zeros(1), **{opt: None})
+    with pytest.raises(TypeError, match="by keyword"):
+        model.log_prob(torch.zeros(1), None)
+    if "y" not in cls.log_prob_options:
+        with pytest.raises(TypeError, match="not conditional"):
+            model.log_prob(torch.zeros(1), y=torch.zeros(1))
+
+
+def test_y_none_is_accepted_by_every_model(fitted):
+    model, data = fitted
+    if model.log_prob_kind == "none":
+        return
+    x = _rows(data, 2)
+    if getattr(model.config, "likelihood", "") == "bernoulli":
+        x = (x > 0.5).float()
+    kw = {k: v for k, v in _log_prob_kw(model, data).items() if k != "y"}
+    if getattr(model.config, "num_classes", 0):
+        return  # a conditional model needs its y
+    assert torch.equal(model.log_prob(x, y=None, **kw), model.log_prob(x, **_log_prob_kw(model, data)))
+
+
+def test_declared_log_prob_options_match_the_signature():
+    from genlab.base import GenerativeModel
+
+    for name in genlab.MODELS.names():
+        cls = genlab.MODELS.get(name)
+        params = inspect.signature(inspect.unwrap(cls.log_prob)).parameters
+        kw_only = {p.name for p in params.values() if p.kind is p.KEYWORD_ONLY}
+        assert kw_only == set(cls.log_prob_options), name
+    with pytest.raises(TypeError, match=r"log_prob_options \('k',\) do not match"):
+        class Drift(GenerativeModel):  # noqa: F841
+            log_prob_options = ("k",)
+
+            def log_prob(self, x, *, k=None, generator=None):
+                return x
+    with pytest.raises(TypeError, match="keyword-only"):
+        class Positional(GenerativeModel):  # noqa: F841
+            def log_prob(self, x, y=None):
+                return x
+
+
+def test_every_family_saves_and_loads_through_the_one_serializer(fitted, tmp_path, monkeypatch):
+    from genlab import serialize
+    from genlab.base import GenerativeModel
+
+    model, _ = fitted
+    cls = type(model)
+    # no family has its own save/load path: they supply tensors and rebuild from them
+    assert cls.save is GenerativeModel.save
+    assert cls._load_from_header.__func__ is GenerativeModel._load_from_header.__func__
+    assert cls.check_fitted is GenerativeModel.check_fitted
+    calls = []
+    real_save, real_weights = serialize.save_model_folder, serialize.SavedWeights
+    monkeypatch.setattr(serialize, "save_model_folder", lambda *a, **k: calls.append("save") or real_save(*a, **k))
+
+    class Spy(real_weights):
+        def __init__(self, header):
+            calls.append("load")
+            super().__init__(header)
+
+    monkeypatch.setattr(serialize, "SavedWeights", Spy)
+    before = _saved_arrays(model, tmp_path / "m")
+    loaded = genlab.load(tmp_path / "m")
+    assert calls == ["save", "load"]
+    assert loaded.fitted and loaded.config == model.config
+    assert _same_arrays(before, _saved_arrays(loaded, tmp_path / "again"))  # round trip identical
+    mode = (tmp_path / "m" / "model.safetensors").stat().st_mode & 0o777
+    assert mode == (tmp_path / "m" / "config.json").stat().st_mode & 0o777  # not mkstemp's 0600
+    assert not [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("name", ["bayesnet", "mrf"])
+def test_pgm_folders_saved_by_the_previous_code_still_load(name, tmp_path):
+    """tests/models/saved_v1 was written by the PGMs' own save methods before the one
+    serializer (safetensors of numpy arrays): it loads, and saves back to the same tensors."""
+    from pathlib import Path
+
+    old = Path(__file__).parent / "models" / "saved_v1" / name
+    m = genlab.load(old)
+    assert m.model_type == name and m.fitted
+    assert _same_arrays(load_file(str(old / "model.safetensors")), _saved_arrays(m, tmp_path / "m"))
+    assert torch.is_tensor(m.sample(2, generator=torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("name", ["bayesnet", "mrf"])
+def test_damaged_pgm_folders_are_one_model_format_error_naming_the_file(name, tmp_path):
+    import hashlib
+    import json
+    import shutil
+    from pathlib import Path
+
+    from genlab.errors import ModelFormatError
+
+    old = Path(__file__).parent / "models" / "saved_v1" / name
+
+    def damaged(edit_weights=None, edit_config=None, rehash=False):
+        d = Path(shutil.copytree(old, tmp_path / f"d{len(list(tmp_path.iterdir()))}"))
+        w, c = d / "model.safetensors", d / "config.json"
+        if edit_weights:
+            w.write_bytes(edit_weights(w.read_bytes()))
+        cfg = json.loads(c.read_text())
+        if edit_config:
+            edit_config(cfg)
+        if rehash:
+            cfg["weights_sha256"] = hashlib.sha256(w.read_bytes()).hexdigest()
+        c.write_text(json.dumps(cfg))
+        with pytest.raises(ModelFormatError) as e:
+            genlab.load(d)
+        assert str(d) in str(e.value) and "\n" not in str(e.value)
+        return str(e.value)
+
+    flip = lambda b: b[:-1] + bytes([b[-1] ^ 0x40])  # noqa: E731
+    assert "SHA-256" in damaged(flip)
+    assert "truncated or corrupt" in damaged(lambda b: b[:-8], rehash=True)
+    from safetensors.numpy import save_file
+
+    def other_shapes(b):
+        arrays = {k: np.concatenate([v, v], axis=-1) for k, v in load_file(str(old / "model.safetensors")).items()}
+        save_file(arrays, str(tmp_path / "other.safetensors"))
+        return (tmp_path / "other.safetensors").read_bytes()
+
+    assert "does not match" in damaged(other_shapes, rehash=True)
+    assert "'max_iter' has the wrong type" in damaged(edit_config=lambda c: c["config"].update(max_iter="many"))
+    (tmp_path / "nw").mkdir()
+    shutil.copy(old / "config.json", tmp_path / "nw" / "config.json")
+    with pytest.raises(ModelFormatError, match="no model.safetensors"):
+        genlab.load(tmp_path / "nw")
+
+
+def test_construction_from_a_config_or_overrides_is_the_same_for_every_family():
+    for name in genlab.MODELS.names():
+        cls = genlab.MODELS.get(name)
+        cfg = cls.config_class(**CASES[name][0])
+        assert cls(cfg).config == cls(**CASES[name][0]).config == cfg
+        first = cls.config_class.field_names()[0]
+        assert cls(cfg, **{first: getattr(cfg, first)}).config == cfg
+        with pytest.raises(TypeError, match=rf"{cls.__name__} has no setting 'nope'"):
+            cls(nope=1)
+        with pytest.raises(TypeError, match=rf"{cls.__name__} has no setting 'nope'"):
+            cls(cfg, nope=1)
+
+
+def test_prepare_is_the_public_hook_and_ensure_built_a_deprecated_alias(digits_small):
+    from genlab.base import GenerativeModel
+
+    model = genlab.MODELS.get("vae")(**TINY)
+    with pytest.warns(DeprecationWarning, match="prepare"):
+        model._ensure_built(digits_small)
+    assert model.config.data_shape == (1, 8, 8) and model.built
+    with pytest.warns(DeprecationWarning, match="override prepare"):
+        class Old(GenerativeModel):
+            def _ensure_built(self, data):
+                self.seen = data
+    m = Old()
+    m.prepare(3)
+    assert m.seen == 3
+
+
+def test_base_does_not_import_train_and_the_old_name_still_works():
+    import subprocess
+    import sys
+
+    code = ("import sys, genlab.base; assert 'genlab.train' not in sys.modules, 'base imports train';"
+            "import warnings; warnings.simplefilter('error');"
+            "from genlab.models import TorchGenerativeModel\n"
+            "try:\n    genlab.base.TorchGenerativeModel\nexcept DeprecationWarning: pass\n"
+            "else:\n    raise SystemExit('no DeprecationWarning')\n"
+            "warnings.simplefilter('ignore'); assert genlab.base.TorchGenerativeModel is TorchGenerativeModel")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_unfitted_model_refuses_to_sample():

@@ -1,38 +1,36 @@
-"""The one contract every genlab model keeps, and the save/load format.
+"""The one contract every genlab model keeps.
 
-Every model (neural or probabilistic) offers::
+Every model (neural or probabilistic, torch or numpy) offers::
 
+    Model(config=None, **overrides)
+    prepare(data)                          # resolve shapes / "auto" fields from the data
     fit(data, train=None) -> self
-    sample(n, *, generator=None, **condition) -> Tensor
-    log_prob(x) -> Tensor          # per example; meaning given by `log_prob_kind`
+    sample(n, *, generator=None, **condition) -> Tensor     # (n, *shape)
+    log_prob(x, *, y=None, **options) -> Tensor             # (N,) float64, nats; see log_prob_kind
     save(dir) / genlab.load(dir)
 
-A saved model is a folder with ``config.json`` (``model_type``, ``genlab_version``,
-``format_version`` and the model config) and ``model.safetensors`` (tensors only).
-Loading never unpickles anything.
+``GenerativeModel`` below documents the return types. The saved format and the file
+helpers live in ``genlab.serialize`` (re-exported here); the torch base class lives in
+``genlab.models.torch_model`` so that this module does not import the trainer.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
-from . import __version__
 from .errors import LogProbUnavailableError, ModelFormatError, NotFittedError
+from .serialize import (  # noqa: F401  (re-exported: the names were defined here before)
+    CONFIG_FILE, FORMAT_VERSION, MAX_CONFIG_BYTES, MAX_PARAMETERS, WEIGHTS_FILE, atomic_write_bytes,
+    atomic_write_json, check_config_types, check_finite_tensors, default_file_mode, file_sha256,
+    read_model_header, safetensors_shapes, verify_file_hash,
+)
 
-FORMAT_VERSION = 1
 LOG_PROB_KINDS = ("exact", "lower_bound", "unnormalized", "none")
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KB; anything past 1 MiB is not one of ours
-MAX_PARAMETERS = 2_000_000_000  # a model config asking for more is refused before it is built
 
 
 # ----------------------------------------------------------------------------- configs
@@ -122,190 +120,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-# ----------------------------------------------------------------------------- IO helpers
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, before_replace: Any = None) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
-
-    Args:
-        before_replace: called once the new bytes are safely on disk, just before they
-            take ``path``'s place (e.g. to keep the old file under another name).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual 0644 (umask)
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None:  # name the file in the message
-            raise type(e)(e.errno, e.strerror, str(path)) from None
-        raise
-
-
-def default_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file (0666 less the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, as hex (read in 1 MiB blocks)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def verify_file_hash(path: str | os.PathLike, header: dict[str, Any], key: str = "weights_sha256") -> None:
-    """Check ``path`` against the SHA-256 that ``header[key]`` recorded when it was saved.
-
-    Models saved before hashes were recorded have none; they load unchecked.
-
-    Raises:
-        ModelFormatError: the file's bytes are not the ones that were saved.
-    """
-    want = header.get(key)
-    if want is None:
-        return
-    if not isinstance(want, str):
-        raise ModelFormatError(f"{Path(header.get('_dir', '.')) / CONFIG_FILE}: {key} must be a string")
-    got = file_sha256(path)
-    if got != want:
-        raise ModelFormatError(
-            f"{path} is truncated or corrupt, or was altered after it was saved: its SHA-256 is "
-            f"{got[:16]}..., {CONFIG_FILE} recorded {want[:16]}... (restore it from a backup or retrain)")
-
-
-def check_finite_tensors(tensors: Any, where: str, *, error: type[Exception] | None = None) -> None:
-    """Raise if any floating tensor/array in the mapping ``tensors`` holds NaN or infinity.
-
-    Args:
-        tensors: name -> torch tensor or numpy array.
-        where: the file or model named in the message.
-        error: exception type (default ``ModelFormatError``).
-    """
-    import numpy as np
-
-    err = error or ModelFormatError
-    for name, t in tensors.items():
-        if torch.is_tensor(t):
-            bad = t.is_floating_point() and not bool(torch.isfinite(t).all())
-        else:
-            a = np.asarray(t)
-            bad = a.dtype.kind == "f" and not bool(np.isfinite(a).all())
-        if bad:
-            raise err(f"{where}: tensor {name!r} holds NaN or infinite values; "
-                      "such weights give NaN samples and are refused")
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
-def read_model_header(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check ``config.json`` of a saved model folder."""
-    path = Path(path)
-    if path.is_file() and path.name in (CONFIG_FILE, WEIGHTS_FILE):
-        path = path.parent
-    cfg_path = path / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no saved model at {path}: the folder does not exist")
-    if not cfg_path.is_file():
-        # a run folder keeps its model in run/model/
-        if (path / "model" / CONFIG_FILE).is_file():
-            return read_model_header(path / "model")
-        raise ModelFormatError(
-            f"{path} is not a genlab model: it has no {CONFIG_FILE} "
-            f"(a saved model is a folder with {CONFIG_FILE} and {WEIGHTS_FILE})"
-        )
-    size = cfg_path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise ModelFormatError(f"{cfg_path} is {size:,} bytes; a genlab config.json is at most "
-                               f"{MAX_CONFIG_BYTES:,} bytes, so this is not one")
-    try:
-        header = json.loads(cfg_path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFormatError(f"{cfg_path} is not valid JSON ({e}); the file is damaged") from None
-    except RecursionError:
-        raise ModelFormatError(f"{cfg_path} is nested too deeply to be a genlab model config") from None
-    if not isinstance(header, dict) or "model_type" not in header:
-        raise ModelFormatError(f"{cfg_path} is not a genlab model config (no 'model_type')")
-    if not isinstance(header["model_type"], str):
-        raise ModelFormatError(f"{cfg_path}: model_type must be a string, got "
-                               f"{type(header['model_type']).__name__}")
-    if not isinstance(header.get("config", {}), dict):
-        raise ModelFormatError(f"{cfg_path}: 'config' must be an object, got "
-                               f"{type(header['config']).__name__}")
-    fv = header.get("format_version", 1)
-    if not isinstance(fv, int) or isinstance(fv, bool) or fv < 1:
-        raise ModelFormatError(f"{cfg_path}: format_version must be a positive integer, got {fv!r}")
-    if fv > FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{path} was saved by genlab {header.get('genlab_version', '?')} in format "
-            f"{fv}; this genlab {__version__} reads format <= {FORMAT_VERSION}. "
-            "Upgrade genlab (pip install -U genlab) to load it."
-        )
-    header["_dir"] = str(path)
-    return header
-
-
-def check_config_types(cls: type, d: dict[str, Any], where: str) -> None:
-    """Check the JSON values of a saved config against the config dataclass's field types
-    before anything is built from them (a list where a string belongs, a string where a
-    number belongs, ...).
-
-    Raises:
-        ModelFormatError: naming ``where`` and the field.
-    """
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    for k, v in d.items():
-        hint = hints.get(k)
-        if hint is None:
-            continue
-        if not _json_matches(v, str(hint)):
-            raise ModelFormatError(f"{where}: config field {k!r} has the wrong type "
-                                   f"({type(v).__name__} {str(v)[:40]!r}; expected {_type_name(hint)})")
-
-
-def _type_name(hint: Any) -> str:
-    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
-def _json_matches(v: Any, text: str) -> bool:
-    """Whether a JSON value fits a type hint given as text (loose: ints pass as floats)."""
-    if v is None:
-        return "None" in text or "Optional" in text or "Any" in text
-    if "Any" in text:
-        return True
-    if isinstance(v, bool):
-        return "bool" in text
-    if isinstance(v, (int, float)):
-        return ("int" in text and isinstance(v, int)) or "float" in text
-    if isinstance(v, str):
-        return "str" in text or "Literal" in text
-    if isinstance(v, list):
-        if not ("tuple" in text or "list" in text or "Sequence" in text):
-            return False
-        return all(x is None or isinstance(x, (bool, int, float, str, list, dict)) for x in v)
-    if isinstance(v, dict):
-        return "dict" in text or "Mapping" in text
-    return False
-
-
 def load(path: str | os.PathLike) -> "GenerativeModel":
     """Load any saved genlab model (or the model of a run folder).
 
@@ -323,20 +137,91 @@ def load(path: str | os.PathLike) -> "GenerativeModel":
 
 # ----------------------------------------------------------------------------- the contract
 class GenerativeModel:
-    """Interface of every genlab model.
+    """Interface of every genlab model (torch or numpy, neural or probabilistic).
 
     Class attributes every subclass sets:
         model_type: registry name, written to ``config.json``.
         config_class: the model's ``Config`` dataclass.
         log_prob_kind: one of ``exact``, ``lower_bound``, ``unnormalized``, ``none``.
+        log_prob_options: the keyword options ``log_prob`` takes (``"y"`` for a
+            conditional model, ``"k"`` and ``"generator"`` for an importance-sampled
+            bound, ...). Any other keyword is a ``TypeError`` naming it and the model;
+            ``y=None`` is accepted by every model. Checked against the signature of
+            ``log_prob`` when the class is defined.
+
+    The methods and what they return, the same for every family:
+        ``__init__(config=None, **overrides)``: the config, or the config class's
+            defaults, with ``overrides`` replaced (``VAE(latent_dim=8)``).
+        ``prepare(data)``: resolve what depends on the data (shapes, ``"auto"`` fields)
+            before anything is recorded or trained; ``fit`` calls it. Default: nothing.
+        ``fit(data, train=None, ...) -> self``.
+        ``sample(n, *, generator=None, **condition) -> torch.Tensor``: ``(n, *shape)``;
+            float32 for images and tables, int64 for token ids and discrete state codes
+            (a Bayesian network's columns in ``variables_`` order).
+        ``log_prob(x, *, y=None, **options) -> torch.Tensor``: ``(N,)`` float64 in nats,
+            one value per example, its meaning given by ``log_prob_kind``.
+        ``save(dir)`` / ``genlab.load(dir)``: through the one serializer
+            (``genlab.serialize``): ``config.json`` + ``model.safetensors``.
+        ``check_fitted()``: raise ``NotFittedError`` unless ``fitted``.
+
+    A family supplies ``_saved_tensors`` (and ``_saved_extra``) for ``save`` and
+    ``_from_saved`` for loading; the folder format, atomicity, hashes and checks are
+    shared.
     """
 
     model_type: ClassVar[str] = ""
     config_class: ClassVar[type[Config]] = Config
     log_prob_kind: ClassVar[str] = "none"
+    log_prob_options: ClassVar[tuple[str, ...]] = ()
     #: model-config fields that are really training settings and may change on resume
     #: (a GAN's ``lr_g``/``lr_d``); every other model field is fixed once trained
     resumable_config_fields: ClassVar[tuple[str, ...]] = ()
+    #: what the user calls to get a fitted model (the ``NotFittedError`` message)
+    fit_hint: ClassVar[str] = "fit(data) or genlab.load(dir)"
+    #: True once trained or loaded (an instance attribute or a property in subclasses)
+    fitted: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "_ensure_built" in own and "prepare" not in own:
+            warnings.warn(f"{cls.__qualname__} overrides _ensure_built(); override prepare(data) "
+                          "instead (the old name goes in the next release)", DeprecationWarning, stacklevel=2)
+            cls.prepare = own["_ensure_built"]  # type: ignore[method-assign]
+        fn = own.get("log_prob")
+        if fn is not None and not getattr(fn, "_checks_options", False):
+            cls.log_prob = _checked_log_prob(fn)  # type: ignore[method-assign]
+        _check_declared_options(cls)
+
+    def __init__(self, config: Config | None = None, **overrides: Any):
+        if config is None:
+            config = self.config_class(**_known_fields(type(self), self.config_class, overrides))
+        elif overrides:
+            config = config.replace(**_known_fields(type(self), type(config), overrides))
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    def prepare(self, data: Any) -> None:
+        """Resolve what depends on the data (e.g. its shape, ``"auto"`` config fields)
+        before a run records the config or training starts. Default: nothing to do."""
+
+    def _ensure_built(self, data: Any) -> None:
+        """Deprecated name of ``prepare`` (kept for one release)."""
+        warnings.warn("_ensure_built() is now prepare(); the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        self.prepare(data)
+
+    def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` unless the model was trained or loaded (``fitted``), or
+        is being trained right now (``_fitting``: a callback or a sample grid may sample
+        mid-fit)."""
+        if not (self.fitted or getattr(self, "_fitting", False)):
+            raise NotFittedError(f"{type(self).__name__} is not trained: call {self.fit_hint} "
+                                 "before sample/log_prob/save")
 
     def fit(self, data: Any, train: Any = None, **kwargs: Any) -> "GenerativeModel":
         raise NotImplementedError
@@ -350,8 +235,23 @@ class GenerativeModel:
             "compare it with sample-based metrics instead"
         )
 
+    # -- save / load: one path for every family (genlab.serialize)
     def save(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into the folder ``path``."""
+        from .serialize import save_model_folder
+
+        self.check_fitted()
+        return save_model_folder(path, model_type=self.model_type, log_prob_kind=self.log_prob_kind,
+                                 config=self.config.to_dict(), tensors=self._saved_tensors(),
+                                 extra=self._saved_extra(), name=type(self).__name__)
+
+    def _saved_tensors(self) -> Any:
+        """What ``model.safetensors`` holds: a mapping name -> tensor/array, or a module."""
         raise NotImplementedError
+
+    def _saved_extra(self) -> dict[str, Any]:
+        """Keys ``config.json`` holds beside the config (default: none)."""
+        return {}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "GenerativeModel":
@@ -368,266 +268,92 @@ class GenerativeModel:
 
     @classmethod
     def _load_from_header(cls, header: dict[str, Any]) -> "GenerativeModel":
-        raise NotImplementedError
+        from .serialize import SavedWeights, read_model_config
 
-
-class TorchGenerativeModel(GenerativeModel, nn.Module):
-    """Base for models made of torch modules.
-
-    Subclasses build their layers in ``build()`` once ``config.data_shape`` is known (at
-    construction when the config has it, else at the first ``fit``), and implement
-    ``forward(batch) -> dict`` returning ``{"loss": scalar, **parts}`` so that the one
-    generic trainer trains every such model.
-    """
-
-    def __init__(self, config: Config | None = None, **overrides: Any):
-        nn.Module.__init__(self)
-        if config is None:
-            config = self.config_class(**overrides)
-        elif overrides:
-            config = config.replace(**overrides)
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
-        self.built = False
-        self.fitted = False  # True once trained or loaded: a later fit then warm-starts
-        if getattr(config, "data_shape", None) is not None:
-            self.build()
-            self.built = True
-
-    # -- to implement
-    def build(self) -> None:
-        raise NotImplementedError
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def data_defaults(self, dataset: Any) -> dict[str, Any]:
-        """Config values resolved from the data at the first ``fit`` (e.g. ``"auto"``
-        fields). Default: none."""
-        return {}
-
-    def on_fit_start(self, train_data: Any) -> None:
-        """Hook before the first step of a fresh fit of an untrained model (not on resume,
-        not when continuing a fitted one), after the weights are drawn: e.g. start parts
-        from a pretrained model. Default: nothing."""
-
-    def on_fit_end(self, train_data: Any) -> None:
-        """Hook after training (e.g. fit a latent density). Default: nothing."""
-
-    def training_step(self) -> Any:
-        """What one update of this model is, for the one ``Trainer``: a
-        ``genlab.train.steps.Step``. Default: ``GradientStep`` (``forward(batch)["loss"]``,
-        one optimizer); a family with another kind of update returns its own."""
-        from .train.steps import GradientStep
-
-        return GradientStep()
-
-    # -- shared machinery
-    def _ensure_built(self, dataset: Any) -> None:
-        shape = tuple(dataset.shape)
-        cfg_shape = getattr(self.config, "data_shape", None)
-        if cfg_shape is None:
-            changes: dict[str, Any] = {"data_shape": shape}
-            if getattr(self.config, "num_classes", 0) == -1:
-                changes["num_classes"] = dataset.num_classes
-            changes.update(self.data_defaults(dataset))
-            self.config = self.config.replace(**changes)
-            self.build()
-            self.built = True
-        elif tuple(cfg_shape) != shape:
-            raise ValueError(
-                f"{type(self).__name__} was built for data of shape {tuple(cfg_shape)}, "
-                f"but the data has shape {shape}"
-            )
-        else:  # built from a config with data_shape: still resolve its "auto" fields
-            changes = {k: v for k, v in self.data_defaults(dataset).items()
-                       if getattr(self.config, k) != v}
-            if changes:
-                if self.fitted:
-                    raise ValueError(f"{type(self).__name__} was trained with "
-                                     f"{ {k: getattr(self.config, k) for k in changes} }; "
-                                     f"this data needs {changes}")
-                self.config = self.config.replace(**changes)
-                self.build()
-
-    def planned_steps(self, n_train: int, train: Any) -> int:
-        """Optimizer steps a fit of ``n_train`` examples under ``TrainConfig`` ``train``
-        takes (what a resumed run compares its checkpoint's step against)."""
-        spe = math.ceil(n_train / train.batch_size)
-        total = spe * train.epochs
-        return total if train.max_steps is None else min(train.max_steps, total)
-
-    def check_fitted(self) -> None:
-        """Raise ``NotFittedError`` unless the model was trained or loaded (or is being
-        trained right now: a callback or a sample grid may sample mid-fit). Built but
-        untrained weights are random, and some parts (e.g. a fitted latent density) do not
-        exist before the end of ``fit``."""
-        if not self.built:
-            raise NotFittedError(
-                f"{type(self).__name__} has no weights yet: call fit(data) or genlab.load(dir)"
-            )
-        if not (self.fitted or getattr(self, "_fitting", False)):
-            raise NotFittedError(
-                f"{type(self).__name__} is built but not trained: call fit(data) or "
-                "genlab.load(dir) before sample/log_prob/save"
-            )
-
-    def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
-            resume: bool = False, callbacks: list | None = None) -> "TorchGenerativeModel":
-        """Train on ``data`` with the one trainer, using this model's ``training_step()``.
-
-        Args:
-            data: a ``genlab.data.Dataset``, a dataset name, a path, or an array/tensor.
-            train: a ``genlab.train.TrainConfig`` (or a dict of its fields).
-            val: validation data; default: a deterministic ``train.val_fraction`` split.
-            run_dir: folder for checkpoints and the metrics log (default: none kept).
-            resume: continue from ``run_dir``'s last checkpoint.
-            callbacks: ``genlab.train.Callback`` objects (or any objects with some of
-                its hooks: ``on_step_end(trainer, logs)``, ``on_epoch_end(trainer, row)``, ...).
-        Returns:
-            self
-        """
-        from .train import Trainer
-
-        Trainer(train).fit(self, data, val=val, run_dir=run_dir, resume=resume,
-                           callbacks=callbacks)
-        return self
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into the folder ``path``."""
-        from safetensors.torch import save_model
-
-        self.check_fitted()
-        check_finite_tensors(self.state_dict(), f"{type(self).__name__} (not saved)",
-                             error=ValueError)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path, prefix=".model.", suffix=".tmp")
-        os.close(fd)
-        try:
-            try:
-                save_model(self, tmp, metadata={"model_type": self.model_type,
-                                                "genlab_version": __version__})
-            except Exception as e:  # safetensors reports a full disk as its own error type
-                if isinstance(e, OSError) and e.filename is not None:
-                    raise
-                import errno as _errno
-
-                code = getattr(e, "errno", None) or (_errno.ENOSPC if "space" in str(e).lower() else _errno.EIO)
-                raise OSError(code, os.strerror(code), str(path / WEIGHTS_FILE)) from None
-            os.chmod(tmp, default_file_mode())
-            digest = file_sha256(tmp)
-            os.replace(tmp, path / WEIGHTS_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        atomic_write_json(path / CONFIG_FILE, {
-            "model_type": self.model_type,
-            "genlab_version": __version__,
-            "format_version": FORMAT_VERSION,
-            "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict(),
-            "weights_sha256": digest,
-        })
-        return path
+        config = read_model_config(cls.config_class, header)
+        return cls._from_saved(config, header, SavedWeights(header))
 
     @classmethod
-    def _load_from_header(cls, header: dict[str, Any]) -> "TorchGenerativeModel":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_model
-
-        folder = Path(header["_dir"])
-        cfg_dict = header.get("config", {})
-        check_config_types(cls.config_class, cfg_dict, str(folder / CONFIG_FILE))
-        try:
-            config = cls.config_class.from_dict(cfg_dict)
-        except (TypeError, ValueError) as e:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid config: {e}") from None
-        if getattr(config, "data_shape", None) is None:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: the model was saved unfitted")
-        weights = folder / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
-        verify_file_hash(weights, header)
-        stored = safetensors_shapes(weights)
-        model = _build_checked(cls, config, stored, folder)
-        try:
-            missing, unexpected = load_model(model, weights, strict=False)
-        except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-            raise ModelFormatError(
-                f"{weights} is truncated or corrupt and cannot be read ({e})"
-            ) from None
-        if missing or unexpected:
-            raise ModelFormatError(
-                f"{weights} does not match the {cls.model_type} config: "
-                f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-            )
-        check_finite_tensors(model.state_dict(), str(weights))
-        model.eval()
-        model.fitted = True
-        return model
+    def _from_saved(cls, config: Config, header: dict[str, Any], weights: Any) -> "GenerativeModel":
+        """The fitted model from its checked config and its ``SavedWeights`` (the file is
+        known to exist, to match its hash and to have a readable header)."""
+        raise NotImplementedError
 
 
-def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor name -> shape from a safetensors file's header, read without loading data.
+def _known_fields(model: type, config_class: type, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` if every key is a field of ``config_class``; else a ``TypeError``
+    naming the unknown key, the model and the closest field."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    for k in overrides:
+        if k not in fields:
+            import difflib
 
-    Raises:
-        ModelFormatError: the header is not a safetensors header.
-    """
-    import struct
-
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("shorter than a safetensors header")
-            (n,) = struct.unpack("<Q", head)
-            size = path.stat().st_size
-            if n > min(size - 8, 100 << 20):
-                raise ValueError(f"header length {n} does not fit a {size}-byte file")
-            meta = json.loads(f.read(n).decode("utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError("header is not an object")
-        out = {}
-        for k, v in meta.items():
-            if k == "__metadata__":
-                continue
-            shape = v.get("shape") if isinstance(v, dict) else None
-            if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
-                raise ValueError(f"tensor {k!r} has no valid shape")
-            out[k] = tuple(shape)
-        return out
-    except (ValueError, UnicodeDecodeError, RecursionError, OSError, struct.error) as e:
-        raise ModelFormatError(f"{path} is truncated or corrupt and cannot be read ({e})") from None
+            close = difflib.get_close_matches(k, sorted(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; its settings: {', '.join(sorted(fields))}"
+            raise TypeError(f"{model.__name__} has no setting {k!r}{hint}")
+    return overrides
 
 
-def _build_checked(cls: type, config: Config, stored: dict[str, tuple[int, ...]], folder: Path):
-    """Build ``cls(config)`` once its parameter shapes are known to match the weights
-    file: the model is first built on the ``meta`` device (no memory), so a config.json
-    asking for huge layers is refused instead of allocating terabytes."""
-    try:
-        with torch.device("meta"):
-            shell = cls(config)
-        shapes = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
-    except Exception:  # a family whose build needs real tensors: size-check what we can
-        shapes = None
-    if shapes is not None:
-        total = sum(math.prod(s) for s in shapes.values())
-        if total > MAX_PARAMETERS:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: the config asks for {total:,} "
-                                   f"parameters (more than {MAX_PARAMETERS:,}); it is damaged")
-        wrong = [k for k in shapes if k in stored and tuple(stored[k]) != shapes[k]]
-        if wrong:
-            k = wrong[0]
-            raise ModelFormatError(f"{folder / WEIGHTS_FILE} does not match {CONFIG_FILE}: "
-                                   f"tensor {k!r} is {list(stored[k])} in the file, "
-                                   f"{list(shapes[k])} by the config")
-    try:
-        return cls(config)
-    except (RuntimeError, MemoryError, ValueError, TypeError) as e:
-        raise ModelFormatError(f"{folder / CONFIG_FILE}: cannot build the model from this "
-                               f"config ({type(e).__name__}: {e})") from None
+def _checked_log_prob(fn: Any) -> Any:
+    """Wrap a ``log_prob`` so options go by keyword and only declared ones pass."""
+    import functools
+
+    @functools.wraps(fn)
+    def log_prob(self: GenerativeModel, x: Any, *args: Any, **options: Any) -> Any:
+        if args:
+            raise TypeError(f"{type(self).__name__}.log_prob() takes its options by keyword "
+                            f"(log_prob(x, y=..., ...)), got {len(args)} more positional argument(s)")
+        declared = type(self).log_prob_options
+        for k in options:
+            if k not in declared and k != "y":
+                raise TypeError(f"{type(self).__name__}.log_prob() takes no option {k!r}; it takes "
+                                + (", ".join(declared) if declared else "none"))
+        if "y" in options and "y" not in declared:
+            if options.pop("y") is not None:
+                raise TypeError(f"{type(self).__name__}.log_prob() takes no y: the model is not conditional")
+        return fn(self, x, **options)
+
+    log_prob._checks_options = True  # type: ignore[attr-defined]
+    return log_prob
+
+
+def _check_declared_options(cls: type) -> None:
+    """``cls.log_prob_options`` must be exactly the keyword-only parameters of its
+    ``log_prob`` (unless that takes ``**options``): the declaration cannot drift."""
+    import inspect
+
+    fn = inspect.unwrap(cls.log_prob)
+    params = list(inspect.signature(fn).parameters.values())[2:]  # after self, x
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    takes = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    declared = set(cls.log_prob_options)
+    if takes != declared:
+        raise TypeError(f"{cls.__qualname__}.log_prob_options {tuple(cls.log_prob_options)} do not match "
+                        f"the keyword-only options of its log_prob: {tuple(sorted(takes))}")
+    if any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
+        raise TypeError(f"{cls.__qualname__}.log_prob must take its options keyword-only: log_prob(x, *, ...)")
+
+
+def select_log_prob_options(model: Any, **offered: Any) -> dict[str, Any]:
+    """The part of ``offered`` that ``model.log_prob`` declares (``log_prob_options``),
+    for callers that offer every model the same options (``k``, ``generator``, ``y``)."""
+    declared = getattr(model, "log_prob_options", ())
+    return {k: v for k, v in offered.items() if k in declared}
+
+
+GenerativeModel.log_prob = _checked_log_prob(GenerativeModel.log_prob)  # type: ignore[method-assign]
+
+
+def __getattr__(name: str) -> Any:
+    """``genlab.base.TorchGenerativeModel`` still works for one release: the class lives in
+    ``genlab.models.torch_model`` (base does not import the trainer)."""
+    if name == "TorchGenerativeModel":
+        import warnings
+
+        warnings.warn("genlab.base.TorchGenerativeModel moved to genlab.models.TorchGenerativeModel; "
+                      "the old name goes in the next release", DeprecationWarning, stacklevel=2)
+        from .models.torch_model import TorchGenerativeModel
+
+        return TorchGenerativeModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

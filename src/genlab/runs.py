@@ -188,7 +188,7 @@ def fit_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig 
         splits = (getattr(type(model), "load_splits", None) or load_splits)(str(data), **data_options)
     main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
     if not resume:
-        model._ensure_built(splits["train"])  # resolve data-dependent config before recording it
+        model.prepare(splits["train"])  # resolve data-dependent config before recording it
     if not resume and main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / RUN_FILE, {

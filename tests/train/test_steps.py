@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import genlab
-from genlab.base import Config, TorchGenerativeModel
+from genlab.base import Config
+from genlab.models import TorchGenerativeModel
 from genlab.data import Dataset
 from genlab.errors import TrainingDivergedError
 from genlab.models.gan import GAN, SRGAN

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.base import TorchGenerativeModel
+from genlab.models import TorchGenerativeModel
 from genlab.data import Dataset
 from genlab.errors import TrainingDivergedError
 from genlab.train import TrainConfig, Trainer
@@ -33,7 +33,7 @@ class Scalar(TorchGenerativeModel):
     def build(self):
         self.w = torch.nn.Parameter(torch.zeros(()))
 
-    def _ensure_built(self, dataset):
+    def prepare(self, dataset):
         pass
 
     def forward(self, batch):

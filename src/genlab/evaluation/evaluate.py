@@ -289,14 +289,16 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
             from ..metrics import functional as F
 
             x = test.x[:n_likelihood]
-            kw = {"k": iwae_k} if iwae_k else {}
-            if getattr(model.config, "num_classes", 0):
-                kw["y"] = test.y[:n_likelihood]
+            from ..base import select_log_prob_options
+
+            kw = select_log_prob_options(
+                model, k=iwae_k or None, generator=torch.Generator().manual_seed(seed),
+                y=test.y[:n_likelihood] if getattr(model.config, "num_classes", 0) else None)
             try:
                 from ..progress import task
 
                 with task(f"NLL ({model.log_prob_kind.replace('_', ' ')}) on {len(x):,} test images", len(x)):
-                    lp = model.log_prob(x, generator=torch.Generator().manual_seed(seed), **kw)
+                    lp = model.log_prob(x, **kw)
                 dim = math.prod(test.shape)
                 label = f"{model.log_prob_kind} log p(x), {len(x)} test images"
                 rows.append(score_row("nll_nats", F.nll_nats(lp), None, "data", False, note=label))

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from ..base import Config, TorchGenerativeModel
+from ..base import Config
+from ..models.torch_model import TorchGenerativeModel
 from ..data.dataset import Dataset, as_dataset
 from ..train import Callback, TrainConfig, Trainer
 from ..metrics.judges.net import CNNJudge, default_architecture, save_judge, weights_fingerprint

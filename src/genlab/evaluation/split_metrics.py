@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..base import atomic_write_json
+from ..base import atomic_write_json, select_log_prob_options
 from ..train import Trainer
 
 
@@ -55,8 +55,7 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
             y = ds.y if getattr(model.config, "num_classes", 0) else None
             g = torch.Generator().manual_seed(seed)
             with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
-                lp = model.log_prob(ds.x, y, k=iwae_k, generator=g) if y is not None else \
-                    model.log_prob(ds.x, k=iwae_k, generator=g)
+                lp = model.log_prob(ds.x, **select_log_prob_options(model, y=y, k=iwae_k, generator=g))
             nll = float(-lp.mean())
             out["nll_nats"] = nll
             out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))

@@ -1,4 +1,5 @@
 """Model families; importing this package registers every family in ``genlab.MODELS``."""
+from .torch_model import TorchGenerativeModel
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .vae import VAE, VAEConfig
 from .gan import GAN, GANConfig, SRGAN, SRGANConfig
@@ -7,4 +8,4 @@ from .seqvae import SeqVAE, SeqVAEConfig
 from . import pgm  # noqa: F401  (registers bayesnet, mrf, rbm)
 
 __all__ = ["Autoencoder", "AutoencoderConfig", "VAE", "VAEConfig", "GAN", "GANConfig", "SRGAN", "SRGANConfig", "RNN", "LSTM", "GRU", "Transformer",
-           "RecurrentConfig", "TransformerConfig", "SeqVAE", "SeqVAEConfig"]
+           "RecurrentConfig", "TransformerConfig", "SeqVAE", "SeqVAEConfig", "TorchGenerativeModel"]

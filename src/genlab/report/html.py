@@ -399,7 +399,8 @@ def _closed_form(run: Run, model: Any) -> bool:
     gradient steps (Bayesian networks, grid MRFs): it logs no training curves and
     ``TrainConfig`` (lr, batch size, epochs) does not apply. Every gradient-trained
     genlab model is a ``TorchGenerativeModel``."""
-    from ..base import GenerativeModel, TorchGenerativeModel
+    from ..base import GenerativeModel
+    from ..models.torch_model import TorchGenerativeModel
 
     cls = type(model) if model is not None else None
     if cls is None:

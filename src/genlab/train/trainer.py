@@ -335,7 +335,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             if model.built and not model.fitted:
                 model.build()
-        model._ensure_built(train_ds)
+        model.prepare(train_ds)
         self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         if ckpt is None and not model.fitted:
             model.on_fit_start(train_ds)  # e.g. parts started from a pretrained model

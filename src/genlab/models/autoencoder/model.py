@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...data.dataset import Dataset, as_dataset
 from ...errors import DataError
 from ...nn import decoder, encoder

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...data.dataset import Dataset
 from ...registry import MODELS
 from . import losses

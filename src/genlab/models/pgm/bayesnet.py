@@ -17,9 +17,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ... import __version__
-from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, GenerativeModel, atomic_write_json,
-                    check_finite_tensors, file_sha256, verify_file_hash)
+import torch
+
+from ...base import CONFIG_FILE, GenerativeModel
 from ...errors import DataError, ModelFormatError
 from ...registry import MODELS
 from .bn_config import BayesNetConfig
@@ -35,21 +35,20 @@ JT_AUTO_MAX_CLIQUE = 256
 class BayesianNetwork(DagMixin, GenerativeModel):
     """A discrete Bayesian network under genlab's model contract.
 
-    ``sample`` returns integer state codes ``(n, D)`` (columns in ``variables_`` order);
-    ``decode``/``write_samples`` turn them into labels. ``log_prob`` is exact; rows with
-    missing values (``-1``) are marginalised by variable elimination.
+    ``sample`` returns integer state codes, an int64 tensor ``(n, D)`` (columns in
+    ``variables_`` order); ``decode``/``write_samples`` turn them into labels. ``log_prob``
+    is exact, a float64 tensor ``(N,)``; rows with missing values (``-1``) are
+    marginalised by variable elimination. (Both are numpy underneath, shared with the
+    tensors zero-copy: ``.numpy()`` gives the array back.)
     """
 
     model_type = "bayesnet"
     config_class = BayesNetConfig
     log_prob_kind = "exact"
+    fit_hint = "fit(data), read_bif(path) or genlab.load(dir)"
 
     def __init__(self, config: BayesNetConfig | None = None, **overrides: Any):
-        if config is None:
-            config = BayesNetConfig(**overrides)
-        elif overrides:
-            config = config.replace(**overrides)
-        self.config = config
+        super().__init__(config, **overrides)
         self.variables_: list[str] = []
         self.states_: list[list[str]] = []
         self.parents_: list[list[int]] = []
@@ -129,9 +128,6 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         self._cache.clear()
 
     # ------------------------------------------------------------------ the contract
-    def _ensure_built(self, data: Any) -> None:
-        """Nothing to build before ``fit`` (kept for ``genlab.runs.train_run``)."""
-
     def fit(self, data: Any, train: Any = None, *, val: Any = None, run_dir: Any = None,
             resume: bool = False, **options: Any) -> "BayesianNetwork":
         """Learn the structure (per ``config.structure``) and the tables from ``data``.
@@ -175,8 +171,8 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         return self
 
     def sample(self, n: int, *, generator: Any = None, evidence: Mapping[str, Any] | None = None,
-               method: str = "auto") -> np.ndarray:
-        """``n`` rows of state codes ``(n, D)`` (columns in ``variables_`` order).
+               method: str = "auto") -> torch.Tensor:
+        """``n`` rows of state codes, an int64 tensor ``(n, D)`` (columns in ``variables_`` order).
 
         Args:
             generator: a seeded ``torch.Generator`` / ``np.random.Generator`` / int seed.
@@ -188,11 +184,15 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         self.check_fitted()
         rng = make_rng(generator)
         if evidence:
-            return conditional_sample(self, n, self.evidence_codes(evidence), rng, method=method)
-        return forward_sample(self, n, rng)
+            codes = conditional_sample(self, n, self.evidence_codes(evidence), rng, method=method)
+        else:
+            codes = forward_sample(self, n, rng)
+        return torch.from_numpy(np.ascontiguousarray(codes, dtype=np.int64))
 
-    def log_prob(self, x: Any, **_: Any) -> np.ndarray:
-        """Exact ``log p(row)`` per row, in nats; ``-1`` entries are summed out."""
+    def log_prob(self, x: Any) -> torch.Tensor:
+        """Exact ``log p(row)`` per row, in nats, a float64 tensor ``(N,)``; ``-1`` entries
+        are summed out. ``x``: state codes (array or tensor), a ``DiscreteTable``, or a
+        CSV path / dict of columns."""
         from .inference import log_evidence
 
         self.check_fitted()
@@ -210,7 +210,7 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         for r in np.flatnonzero(~complete):
             ev = {j: int(s) for j, s in enumerate(codes[r]) if s != MISSING}
             out[r] = log_evidence(self, ev)
-        return out
+        return torch.from_numpy(out)
 
     def _log_tables(self) -> list[np.ndarray]:
         lt = self._cache.get("log_tables")
@@ -234,7 +234,7 @@ class BayesianNetwork(DagMixin, GenerativeModel):
             return x.align(self.variables_, self.states_)
         if isinstance(x, (str, Path, dict)):
             return as_table(x, missing="keep").align(self.variables_, self.states_)
-        a = np.asarray(x)
+        a = x.numpy() if torch.is_tensor(x) else np.asarray(x)
         if a.ndim == 1:
             a = a[None]
         if a.ndim != 2 or a.shape[1] != len(self.variables_):
@@ -345,7 +345,7 @@ class BayesianNetwork(DagMixin, GenerativeModel):
 
         codes = self._codes(test if not hasattr(test, "kind") or test.kind == "discrete"
                             else as_table(test))
-        lp = self.log_prob(codes)
+        lp = self.log_prob(codes).numpy()
         out = {"n_test": float(len(codes)), "nll_nats": float(-lp.mean()),
                "bits_per_dim": float(-lp.mean() / (len(self.variables_) * np.log(2)))}
         tvd = []
@@ -357,53 +357,31 @@ class BayesianNetwork(DagMixin, GenerativeModel):
         return out
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``config.json`` (config + graph + state labels) and ``model.safetensors``
-        (the tables as float64 arrays ``cpd.<i>``)."""
-        from safetensors.numpy import save_file
+    def _saved_tensors(self) -> dict[str, np.ndarray]:
+        """The tables as float64 arrays ``cpd.<i>`` (``config.json`` holds the graph)."""
+        return {f"cpd.{i}": np.ascontiguousarray(t) for i, t in enumerate(self.cpds_)}
 
-        self.check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        tables = {f"cpd.{i}": np.ascontiguousarray(t) for i, t in enumerate(self.cpds_)}
-        check_finite_tensors(tables, f"{type(self).__name__} (not saved)", error=ValueError)
-        tmp = path / f".{WEIGHTS_FILE}.tmp"
-        save_file(tables, str(tmp), metadata={"model_type": self.model_type})
-        digest = file_sha256(tmp)
-        os.replace(tmp, path / WEIGHTS_FILE)
-        atomic_write_json(path / CONFIG_FILE, {
-            "model_type": self.model_type, "genlab_version": __version__,
-            "format_version": FORMAT_VERSION, "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict(), "weights_sha256": digest,
-            "network": {"variables": self.variables_, "states": self.states_,
-                        "parents": [[self.variables_[p] for p in ps] for ps in self.parents_]},
-        })
-        return path
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"network": {"variables": self.variables_, "states": self.states_,
+                            "parents": [[self.variables_[p] for p in ps] for ps in self.parents_]}}
 
     @classmethod
-    def _load_from_header(cls, header: dict[str, Any]) -> "BayesianNetwork":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
+    def _from_saved(cls, config: BayesNetConfig, header: dict[str, Any], weights: Any) -> "BayesianNetwork":
         folder = Path(header["_dir"])
         try:
-            config = BayesNetConfig.from_dict(header.get("config", {}))
             net = header["network"]
             names, states = list(net["variables"]), net["states"]
             parents = dict(zip(names, net["parents"]))
+            card = dict(zip(names, (len(s) for s in states)))
+            expected = {f"cpd.{i}": (*(card[p] for p in parents[v]), card[v]) for i, v in enumerate(names)}
         except (KeyError, TypeError, ValueError) as e:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid bayesnet config: {e}") from None
-        weights = folder / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelFormatError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}")
-        verify_file_hash(weights, header)
+            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid bayesnet network: {e!r}") from None
+        arrays = weights.arrays(expected)
         try:
-            arrays = load_file(str(weights))
-            check_finite_tensors(arrays, str(weights))
             cpds = {v: arrays[f"cpd.{i}"] for i, v in enumerate(names)}
             return cls.from_cpds(dict(zip(names, states)), parents, cpds, atol=1e-4, config=config)
-        except (SafetensorError, OSError, KeyError, ValueError) as e:
-            raise ModelFormatError(f"{weights} is corrupt or does not match {CONFIG_FILE} ({e})") from None
+        except (KeyError, ValueError) as e:
+            raise ModelFormatError(f"{weights.path} does not match {CONFIG_FILE} ({e})") from None
 
     @staticmethod
     def load_splits(path: str | os.PathLike, **options: Any) -> dict[str, DiscreteTable]:

@@ -8,7 +8,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ...errors import NotFittedError
 
 
 def topological_order(names: Sequence[str], parents: Mapping[str, Sequence[str]]) -> list[str]:
@@ -58,12 +57,8 @@ class DagMixin:
 
     @property
     def fitted(self) -> bool:
+        """Whether the network has a structure and tables (``check_fitted`` reads it)."""
         return bool(self.variables_)
-
-    def check_fitted(self) -> None:
-        if not self.variables_:
-            raise NotFittedError("BayesianNetwork has no structure or tables yet: call "
-                                 "fit(data), read_bif(path) or genlab.load(dir)")
 
     @property
     def cardinalities(self) -> list[int]:

@@ -5,17 +5,14 @@ MRF image denoising (Geman & Geman, 1984) and texture synthesis (Cross & Jain, 1
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ... import __version__
-from ...base import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Config, GenerativeModel, atomic_write_json,
-                    check_finite_tensors, file_sha256, verify_file_hash)
-from ...errors import DataError, ModelFormatError, NotFittedError
+from ...base import CONFIG_FILE, Config, GenerativeModel
+from ...errors import DataError, ModelFormatError
 from ...registry import MODELS
 from .mrf import PairwiseGraph
 from .sampling import make_rng
@@ -98,20 +95,19 @@ class GridMRF(GenerativeModel):
     model_type = "mrf"
     config_class = MRFConfig
     log_prob_kind = "unnormalized"
+    log_prob_options = ("normalized",)
+    fit_hint = "fit(images) or genlab.load(dir)"
 
     def __init__(self, config: MRFConfig | None = None, **overrides: Any):
-        config = MRFConfig(**overrides) if config is None else (config.replace(**overrides) if overrides else config)
-        self.config = config
+        super().__init__(config, **overrides)
         self.bias_: np.ndarray | None = None
         self.weights_: np.ndarray | None = None
         self._logz: float | None = None
 
-    def check_fitted(self) -> None:
-        if self.bias_ is None:
-            raise NotFittedError("GridMRF has no parameters yet: call fit(images) or genlab.load(dir)")
-
-    def _ensure_built(self, data: Any) -> None:
-        """Nothing to build before ``fit`` (kept for ``train_run``)."""
+    @property
+    def fitted(self) -> bool:
+        """Whether the grid parameters exist (``check_fitted`` reads it)."""
+        return self.bias_ is not None
 
     def graph(self, h: int | None = None, w: int | None = None) -> PairwiseGraph:
         self.check_fitted()
@@ -143,7 +139,9 @@ class GridMRF(GenerativeModel):
         x = g.gibbs(n, sweeps or self.config.gibbs_sweeps, make_rng(generator))
         return torch.from_numpy(x.reshape(n, *self.config.data_shape) / (self.config.n_states - 1)).float()
 
-    def log_prob(self, x: Any, *, normalized: bool = False, **_: Any) -> torch.Tensor:
+    def log_prob(self, x: Any, *, normalized: bool = False) -> torch.Tensor:
+        """``log p~(x)`` per image, a float64 tensor ``(N,)``; ``normalized=True``
+        subtracts the exact ``log Z`` (by variable elimination over the grid)."""
         self.check_fitted()
         lv = _levels(x, self.config.n_states)
         lp = self.graph().log_potential(lv.reshape(len(lv), -1))
@@ -168,46 +166,17 @@ class GridMRF(GenerativeModel):
         return {"n_test": float(len(lp)), "nll_nats": float(-lp.mean()),
                 "bits_per_dim": float(-lp.mean() / (d * np.log(2)))}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        from safetensors.numpy import save_file
-
-        self.check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        arrays = {"bias": self.bias_, "weights": np.ascontiguousarray(self.weights_)}
-        check_finite_tensors(arrays, f"{type(self).__name__} (not saved)", error=ValueError)
-        tmp = path / f".{WEIGHTS_FILE}.tmp"
-        save_file(arrays, str(tmp))
-        digest = file_sha256(tmp)
-        os.replace(tmp, path / WEIGHTS_FILE)
-        atomic_write_json(path / CONFIG_FILE, {
-            "model_type": self.model_type, "genlab_version": __version__,
-            "format_version": FORMAT_VERSION, "log_prob_kind": self.log_prob_kind,
-            "config": self.config.to_dict(), "weights_sha256": digest})
-        return path
+    def _saved_tensors(self) -> dict[str, np.ndarray]:
+        return {"bias": self.bias_, "weights": np.ascontiguousarray(self.weights_)}
 
     @classmethod
-    def _load_from_header(cls, header: dict[str, Any]) -> "GridMRF":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        folder = Path(header["_dir"])
-        try:
-            config = MRFConfig.from_dict(header.get("config", {}))
-        except (TypeError, ValueError) as e:
-            raise ModelFormatError(f"{folder / CONFIG_FILE}: invalid mrf config: {e}") from None
-        if (folder / WEIGHTS_FILE).is_file():
-            verify_file_hash(folder / WEIGHTS_FILE, header)
-        try:
-            arr = load_file(str(folder / WEIGHTS_FILE))
-            m = cls(config)
-            m.bias_, m.weights_ = arr["bias"], arr["weights"]
-        except (SafetensorError, OSError, KeyError) as e:
-            raise ModelFormatError(f"{folder / WEIGHTS_FILE} is missing or corrupt ({e})") from None
+    def _from_saved(cls, config: MRFConfig, header: dict[str, Any], weights: Any) -> "GridMRF":
+        if config.data_shape is None:
+            raise ModelFormatError(f"{Path(header['_dir']) / CONFIG_FILE}: the model was saved unfitted")
         k = config.n_states
-        if m.bias_.shape != (k,) or m.weights_.shape != (2, k, k) or config.data_shape is None:
-            raise ModelFormatError(f"{folder / WEIGHTS_FILE} does not match the mrf config")
-        check_finite_tensors({"bias": m.bias_, "weights": m.weights_}, str(folder / WEIGHTS_FILE))
+        arr = weights.arrays({"bias": (k,), "weights": (2, k, k)})
+        m = cls(config)
+        m.bias_, m.weights_ = arr["bias"], arr["weights"]
         return m
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
-from ...base import Config, TorchGenerativeModel
+from ...base import Config
+from ..torch_model import TorchGenerativeModel
 from ...registry import MODELS
 
 
@@ -54,6 +54,7 @@ class RBM(TorchGenerativeModel):
     model_type = "rbm"
     config_class = RBMConfig
     log_prob_kind = "unnormalized"
+    log_prob_options = ("normalized", "generator")
 
     def build(self) -> None:
         d = math.prod(self.config.data_shape)
@@ -141,12 +142,13 @@ class RBM(TorchGenerativeModel):
         se = float(w.std() / (w.mean() * math.sqrt(n)))
         return est, se
 
-    def log_prob(self, x: torch.Tensor, *, normalized: bool = False, generator: torch.Generator | None = None,
-                 **_: Any) -> torch.Tensor:
-        """``-F(x)`` per example (unnormalised), or ``-F(x) - log Z_AIS`` if ``normalized``."""
+    def log_prob(self, x: torch.Tensor, *, normalized: bool = False,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """``-F(x)`` per example (unnormalised), or ``-F(x) - log Z_AIS`` if ``normalized``
+        (``generator`` seeds AIS); a float64 tensor ``(N,)``."""
         self.check_fitted()
         with torch.no_grad():
-            lp = -self.free_energy(x.flatten(1).to(self.b.dtype))
+            lp = -self.free_energy(x.flatten(1).to(self.b.dtype)).double()
             if normalized:
                 lp = lp - self.ais_log_partition(generator=generator)[0]
         return lp

@@ -185,6 +185,7 @@ def hill_climb(codes: np.ndarray, card: Sequence[int], *, score: str = "bic",
 
 def mutual_information(codes: np.ndarray, card: Sequence[int]) -> np.ndarray:
     """Pairwise empirical mutual information (nats), ``(D, D)``."""
+    codes = np.asarray(codes)  # a tensor of codes (BayesianNetwork.sample) too
     d, n = codes.shape[1], len(codes)
     mi = np.zeros((d, d))
     for a in range(d):
@@ -225,6 +226,7 @@ def ci_test(codes: np.ndarray, card: Sequence[int], x: int, y: int, z: Sequence[
     degrees of freedom ``(r_x - 1)(r_y - 1) prod r_z``."""
     from scipy.stats import chi2
 
+    codes = np.asarray(codes)  # a tensor of codes (BayesianNetwork.sample) too
     zi = np.zeros(len(codes), dtype=np.int64)
     qz = 1
     for v in z:
@@ -253,6 +255,7 @@ def pc(codes: np.ndarray, card: Sequence[int], *, significance: float = 0.01,
     when one exists)."""
     from itertools import combinations
 
+    codes = np.asarray(codes)  # a tensor of codes (BayesianNetwork.sample) too
     d = codes.shape[1]
     adj = ~np.eye(d, dtype=bool)
     sepset: dict[frozenset, tuple[int, ...]] = {}

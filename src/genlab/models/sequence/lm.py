@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from . import sampling
@@ -98,12 +98,12 @@ class SequenceLM(TorchGenerativeModel):
         self.train(was)
         return torch.cat(out)
 
-    def log_prob(self, x: Any, *, k: Any = None, generator: Any = None) -> torch.Tensor:
+    def log_prob(self, x: Any) -> torch.Tensor:
         """Exact ``log p(x_2..x_T | x_1)`` per row, in nats, ``(N,)`` float64.
 
         For item data (rows start with ``<bos>``) this is the log-probability of the
-        whole item including its ``<eos>``. ``k`` and ``generator`` are accepted and
-        ignored (they matter only for bounds such as a VAE's IWAE).
+        whole item including its ``<eos>``. It takes no options (exact: no ``k``, no
+        ``generator``).
         """
         return self.token_log_probs(x).sum(1)
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from ...registry import MODELS
@@ -95,6 +95,7 @@ class SeqVAE(TorchGenerativeModel):
     model_type = "seqvae"
     config_class = SeqVAEConfig
     log_prob_kind = "lower_bound"
+    log_prob_options = ("k", "generator", "batch_tokens")
 
     # ---------------------------------------------------------------- tokenizer and data
     tokenizer_ = SequenceLM.tokenizer_  # the tokenizer stored in the config (same rules)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...base import TorchGenerativeModel
+from ..torch_model import TorchGenerativeModel
 from ...data.dataset import Dataset
 from ...errors import DataError
 from ...nn import decoder, encoder
@@ -36,6 +36,7 @@ class VAE(TorchGenerativeModel):
     model_type = "vae"
     config_class = VAEConfig
     log_prob_kind = "lower_bound"
+    log_prob_options = ("y", "k", "generator")
 
     def data_defaults(self, dataset: Dataset) -> dict[str, Any]:
         lik = self.config.likelihood
@@ -181,7 +182,7 @@ class VAE(TorchGenerativeModel):
         return self.decode((1 - t) * z0 + t * z1, None if yy is None else yy.expand(steps))
 
     @torch.no_grad()
-    def log_prob(self, x: Any, y: Any = None, *, k: int | None = None,
+    def log_prob(self, x: Any, *, y: Any = None, k: int | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """IWAE bound ``log (1/k) sum_i p(x, z_i) / q(z_i|x)`` per example, in nats.
 
