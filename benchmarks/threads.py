@@ -3,10 +3,11 @@ README's models at 1 thread and at torch's default (one per core), alternating i
 process on identical batches.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/threads.py --steps 40 --reps 3
+    python benchmarks/threads.py --smoke     # the quickstart VAE only, 3 steps
 """
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch)
+import _common  # sets OMP_WAIT_POLICY before torch
 
 import argparse
 import statistics
@@ -44,12 +45,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--reps", type=int, default=3)
+    _common.add_smoke(ap)
     args = ap.parse_args()
+    cases = CASES
+    if _common.start_smoke(args):  # digits ship with scikit-learn: always there
+        args.steps, args.reps = 3, 1
+        cases = dict(list(CASES.items())[:1])
     default = torch.get_num_threads()
     print(f"torch default threads: {default}")
     print("| model | batch | steps/s, 1 thread | steps/s, default | 1 thread / default |")
     print("|---|---|---|---|---|")
-    for name, (kind, cfg, data, bs) in CASES.items():
+    for name, (kind, cfg, data, bs) in cases.items():
         try:
             train = load_splits(data)["train"]
         except Exception as e:  # noqa: BLE001 — a data set that is not installed
@@ -69,6 +75,7 @@ def main() -> None:
             many.append(steps_per_s(model, batches, default))
         a, b = statistics.median(one), statistics.median(many)
         print(f"| {name} | {bs} | {a:.1f} | {b:.1f} | {a / b:.2f} |", flush=True)
+        _common.ratio(f"{name} steps/s at 1 thread", a, b, f"{default} threads")
     torch.set_num_threads(default)
 
 
