@@ -8,6 +8,7 @@ import torch
 
 import genlab
 from genlab import sample_io
+from genlab.capabilities import Tags
 from genlab.cli import main
 from genlab.models import VAE, VAEConfig
 
@@ -40,7 +41,7 @@ def test_chunks_cover_n_exactly(vae):
     assert sizes == [4, 4, 2]
     assert tuple(sample_io.sample_chunked(vae, 10, chunk_size=4).shape) == (10, 1, 8, 8)
     assert sample_io.chunk_size_for(vae) == 1024  # 8x8 digits: the default
-    big = type("M", (), {"config": VAEConfig(data_shape=(3, 256, 256))})()
+    big = VAE(VAEConfig(data_shape=(3, 256, 256)))
     assert sample_io.chunk_size_for(big) == 32  # 64 MiB / (8 B x 3 x 256 x 256) = 42 -> 32, a power of two
 
 
@@ -118,6 +119,8 @@ def test_existing_output_is_refused_without_overwrite(vae_dir, tmp_path, capsys)
 
 def test_npy_larger_than_the_free_disk_is_refused(tmp_path):
     class Wide:
+        tags = Tags(modality="table")
+
         def sample(self, n, *, generator=None):
             return torch.zeros(n, 10**6)
 
@@ -128,6 +131,8 @@ def test_npy_larger_than_the_free_disk_is_refused(tmp_path):
 
 def test_a_failed_draw_leaves_no_file(tmp_path):
     class Flaky:
+        tags = Tags(modality="table")
+
         def sample(self, n, *, generator=None):
             if generator.initial_seed() != 7:  # chunk 0 works, the next one fails
                 raise RuntimeError("boom")

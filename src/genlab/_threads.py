@@ -93,6 +93,7 @@ def training_threads(n: int | None, model: object) -> Iterator[int]:
     if n is not None:
         yield set_threads(n)
         return
+    # core layer (below the contract): torch modules count their parameters, numpy models have none
     params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else 0
     if not 0 < params < SMALL_MODEL_PARAMETERS:
         yield torch.get_num_threads()

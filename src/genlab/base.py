@@ -19,11 +19,14 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from .errors import LogProbUnavailableError, ModelFormatError, NotFittedError
+
+if TYPE_CHECKING:
+    from .capabilities import Tags
 from .serialize import (  # noqa: F401  (re-exported: the names were defined here before)
     CONFIG_FILE, FORMAT_VERSION, MAX_CONFIG_BYTES, MAX_PARAMETERS, WEIGHTS_FILE, atomic_write_bytes,
     atomic_write_json, check_config_types, check_finite_tensors, default_file_mode, file_sha256,
@@ -180,6 +183,10 @@ class GenerativeModel:
     fit_hint: ClassVar[str] = "fit(data) or genlab.load(dir)"
     #: True once trained or loaded (an instance attribute or a property in subclasses)
     fitted: bool = False
+    #: capabilities every instance of the class has (``genlab.capabilities.Tags`` fields,
+    #: e.g. ``{"reconstruction": True}``); merged along the class hierarchy and checked
+    #: when the class is defined. What depends on the config goes in ``_config_tags``.
+    declared_tags: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -192,6 +199,13 @@ class GenerativeModel:
         if fn is not None and not getattr(fn, "_checks_options", False):
             cls.log_prob = _checked_log_prob(fn)  # type: ignore[method-assign]
         _check_declared_options(cls)
+        merged: dict[str, Any] = {}
+        for base in reversed(cls.__mro__):
+            merged.update(base.__dict__.get("declared_tags", {}) or {})
+        cls.declared_tags = merged
+        from .capabilities import check_declared_tags
+
+        check_declared_tags(cls)
 
     def __init__(self, config: Config | None = None, **overrides: Any):
         if config is None:
@@ -204,6 +218,39 @@ class GenerativeModel:
                 f"got {type(config).__name__}"
             )
         self.config = config
+
+    @property
+    def tags(self) -> "Tags":
+        """What this model is and can do (``genlab.capabilities.Tags``): the class's
+        ``declared_tags``, the log-prob and sample options read from the signatures, and
+        what the config decides (``_config_tags``). Report sections, sample writers,
+        evaluators and the CLI read this instead of probing the model."""
+        from .capabilities import Tags, keyword_options
+
+        kw: dict[str, Any] = {"family": type(self).model_type, "log_prob_kind": type(self).log_prob_kind,
+                              "log_prob_options": tuple(type(self).log_prob_options),
+                              "sample_options": keyword_options(type(self).sample)}
+        kw.update(type(self).declared_tags)
+        kw.update(self._config_tags())
+        return Tags(**kw)
+
+    def _config_tags(self) -> dict[str, Any]:
+        """Tags that depend on the config (e.g. the modality from ``data_shape``, the
+        number of classes). Default: ``sample_shape`` from ``config.data_shape``, and the
+        modality from its rank (3: ``image``, 1: ``table``) unless declared."""
+        # the contract's default reads the two config fields every family that has them
+        # names alike; a family whose config means something else overrides this method
+        shape = getattr(self.config, "data_shape", None)
+        out: dict[str, Any] = {}
+        if shape:
+            out["sample_shape"] = tuple(int(s) for s in shape)
+            if "modality" not in type(self).declared_tags:
+                out["modality"] = {3: "image", 1: "table"}.get(len(shape), "unknown")
+        k = int(getattr(self.config, "num_classes", 0) or 0)
+        if k > 0:
+            out["num_classes"] = k
+            out["conditions"] = tuple(dict.fromkeys((*type(self).declared_tags.get("conditions", ()), "y")))
+        return out
 
     def prepare(self, data: Any) -> None:
         """Resolve what depends on the data (e.g. its shape, ``"auto"`` config fields)
@@ -338,7 +385,9 @@ def _check_declared_options(cls: type) -> None:
 def select_log_prob_options(model: Any, **offered: Any) -> dict[str, Any]:
     """The part of ``offered`` that ``model.log_prob`` declares (``log_prob_options``),
     for callers that offer every model the same options (``k``, ``generator``, ``y``)."""
-    declared = getattr(model, "log_prob_options", ())
+    from .capabilities import tags_of
+
+    declared = tags_of(model).log_prob_options
     return {k: v for k, v in offered.items() if k in declared}
 
 

@@ -338,7 +338,7 @@ def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     model = load(args.run)
     cond = _sample_kwargs(model, rest)
     if args.y is not None:
-        if not getattr(model.config, "num_classes", 0):
+        if not model.tags.conditional:
             raise UsageError("--y works with conditional models only (trained with --num_classes=-1)")
         cond["y"] = args.y
     try:

@@ -31,7 +31,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     model = load(args.run)
     method = args.method
     if method == "auto":
-        method = "latent" if getattr(model, "model_type", "") == "seqvae" else "finetune"
+        method = "latent" if model.tags.latent else "finetune"
     try:
         if method == "latent":
             ls = LatentSearch(model, args.objective, similar_to=args.similar_to,

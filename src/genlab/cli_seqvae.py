@@ -13,7 +13,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from .cli import UsageError
 
     model = load(args.run)
-    if not (hasattr(model, "interpolate") and hasattr(model, "samples_to_text")):
+    if not (model.tags.interpolation and model.tags.text_output):
         raise UsageError(f"{args.run} holds a {model.model_type!r} model; interpolate works with "
                          "sequence VAEs (genlab train seqvae --data ...)")
     g = torch.Generator().manual_seed(args.seed)

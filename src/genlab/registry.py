@@ -47,6 +47,12 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` and its aliases (a plugin unloading, a test cleaning up)."""
+        self._items.pop(name, None)
+        for a in [a for a, n in self._aliases.items() if n == name or a == name]:
+            del self._aliases[a]
+
     def canonical(self, name: str) -> str:
         self._populate()
         if name in self._items:

@@ -244,14 +244,14 @@ def _nothing_to_resume(out: Path, model: Any, info: dict[str, Any], cfg: TrainCo
     from .train.trainer import CHECKPOINT_DIR
 
     ck = out / CHECKPOINT_DIR / "last.pt"
-    planned = getattr(model, "planned_steps", None)
-    if planned is None or not ck.is_file():  # closed-form fits (Bayesian networks, MRFs)
+    if model.tags.trained_by == "estimator" or not ck.is_file():  # closed-form fits (Bayesian networks, MRFs)
         return f"{out} is finished ({info['model_type']} is fitted in one pass): nothing to resume"
     state = read_checkpoint(ck)
     done = int(state.get("step", 0))
     if state.get("stopped_early"):
         return (f"{out} is finished: early stopping ended it at step {done} (best at step "
                 f"{state.get('best_step')}); nothing to resume")
+    planned = model.planned_steps
     total = planned(int(info["n_train"]), cfg)
     if total > done:
         return None

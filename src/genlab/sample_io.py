@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
 import math
 import os
 import shutil
@@ -48,6 +47,7 @@ from typing import Any, Iterator, TextIO
 import numpy as np
 import torch
 
+from .capabilities import SAMPLE_WRITERS
 from .errors import GenlabError
 
 DEFAULT_CHUNK = 1024
@@ -71,7 +71,9 @@ def chunk_size_for(model: Any) -> int:
     """Samples per chunk for ``model``: ``DEFAULT_CHUNK`` (1,024), or fewer so that a chunk
     of ``config.data_shape`` samples stays under ``CHUNK_BYTES`` (64 MiB at 8 bytes an
     entry). A power of two, and a function of the model only (never of ``n``)."""
-    shape = getattr(getattr(model, "config", None), "data_shape", None)
+    from .capabilities import tags_of
+
+    shape = tags_of(model).sample_shape
     if not shape:
         return DEFAULT_CHUNK
     per_sample = 8 * math.prod(int(s) for s in shape)
@@ -148,17 +150,70 @@ def sample_chunked(model: Any, n: int, *, seed: int = 0, chunk_size: int | None 
 
 
 # ----------------------------------------------------------------------------- writing
+class SampleJob:
+    """One ``write_samples`` call as a sample writer sees it (see
+    ``genlab.capabilities.SAMPLE_WRITERS``): the model and its tags, how many samples,
+    the target ``path``, and helpers that keep every writer safe (a hidden temporary
+    file or folder moved into place only when the writer succeeds, never replacing a
+    file unless ``overwrite``)."""
+
+    def __init__(self, model: Any, tags: Any, n: int, path: Path, *, overwrite: bool,
+                 chunk_size: int, draw: dict[str, Any]):
+        self.model, self.tags, self.n, self.path = model, tags, n, path
+        self.overwrite, self.chunk_size, self._draw = overwrite, chunk_size, draw
+
+    def chunks(self) -> Iterator[Any]:
+        """The samples, chunk by chunk (seeded as the module docstring says)."""
+        return iter_chunks(self.model, self.n, **self._draw)
+
+    def all_samples(self) -> Any:
+        """Every sample at once, for formats that need them together; refused beyond
+        ``MAX_IN_MEMORY``."""
+        if self.n > MAX_IN_MEMORY:
+            raise SampleOutputError(
+                f"-o {self.path}: {self.path.suffix} files are written from all samples at once, at "
+                f"most {MAX_IN_MEMORY:,} (got -n {self.n:,}); use a smaller -n")
+        return _concat(list(self.chunks()))
+
+    def text(self, x: Any) -> list[str]:
+        """Samples as strings: SMILES for molecule models, ``samples_to_text`` otherwise."""
+        return _text_fn(self.model, self.tags)(x)
+
+    def replacing(self) -> Any:
+        """A context manager giving a hidden temporary file beside ``path``, moved onto
+        ``path`` when the block ends without an error."""
+        return _replacing(self.path, self.overwrite)
+
+    @contextlib.contextmanager
+    def folder(self) -> Iterator[Path]:
+        """A hidden temporary folder beside ``path``; the files written into it are moved
+        beside ``path`` when the block ends without an error (refused, before any is moved,
+        if one would replace an existing file and not ``overwrite``)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmpdir = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".parts"))
+        try:
+            yield tmpdir
+            _move_out(tmpdir, self.path.parent, self.overwrite)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, seed: int = 0,
                   overwrite: bool = False, chunk_size: int | None = None, progress: bool | None = None,
                   stdout: TextIO | None = None, **sample_kwargs: Any) -> str | None:
     """Draw ``n`` samples in chunks and stream them to ``out`` (what ``genlab sample`` does).
 
+    The format comes from the suffix of ``out``, written by the first sample writer
+    registered for it that applies to the model's tags (``SAMPLE_WRITERS``; ``writers_for``
+    lists them): ``.npy`` and ``.csv`` for every model, ``.png``/``.jpg`` grids for image
+    models, ``.txt`` for text models, ``.smi`` for molecule models, labelled ``.csv`` for a
+    Bayesian network, ``.mid``/``.wav`` for music models, and what other families register.
+
     Args:
         model: any genlab model.
         n: number of samples.
-        out: ``.npy``, ``.csv``, ``.png``/``.jpg`` (image grid), ``.txt`` (text models), a
-            family format (``model.write_samples``: e.g. ``.mid``), or ``None``: print
-            text models' samples, write other models' to ``samples.png``.
+        out: the output file, or ``None``: print text models' samples, write image
+            models' to ``samples.png`` and table models' to ``samples.csv``.
         seed: see the module docstring for how chunks are seeded.
         overwrite: replace an existing output file (else ``SampleOutputError``).
         chunk_size: samples per chunk (default ``chunk_size_for(model)``).
@@ -172,77 +227,103 @@ def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, s
             model's samples cannot be written in it; checked before sampling where the
             format allows.
     """
+    from .capabilities import SAMPLE_WRITERS, tags_of
+
     n = _check_n(n)
     _check_seed(seed)
     stdout = sys.stdout if stdout is None else stdout
-    texty = hasattr(model, "samples_to_text")
-    path = Path(out) if out is not None else (None if texty else Path("samples.png"))
+    tags = tags_of(model)
     draw = dict(seed=seed, chunk_size=chunk_size, progress=progress, **sample_kwargs)
-
-    if path is None:  # print text samples
-        if n > MAX_PRINT and _isatty(stdout):
-            raise SampleOutputError(f"-n {n:,} would print {n:,} samples to the terminal; it shows "
-                                    f"at most {MAX_PRINT:,}: use -o samples.txt (or pipe the output)")
-        to_text = _text_fn(model)
-        chunks = iter_chunks(model, n, **draw)
-        try:
-            for x in chunks:
-                for t in to_text(x):
-                    print(t, file=stdout)
-                    print("-" * 40, file=stdout)
-                stdout.flush()
-        except BrokenPipeError:  # e.g. `genlab sample RUN -n 100000 | head`: stop quietly
-            if stdout is sys.stdout:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        finally:
-            chunks.close()
-        return None
-
+    if out is None and tags.text_output:
+        return _print_text(model, tags, n, stdout, draw)
+    if out is None:
+        default = {"image": "samples.png", "table": "samples.csv", "discrete-table": "samples.csv"}
+        if tags.modality not in default:
+            raise SampleOutputError(f"give -o for {type(model).__name__} samples: one of "
+                                    + ", ".join(writers_for(model)))
+        out = default[tags.modality]
+    path = Path(out)
     _check_target(path, overwrite)
-    if texty and path.suffix == ".txt":
-        to_text = _text_fn(model)
-        with _replacing(path, overwrite) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for x in iter_chunks(model, n, **draw):
-                f.writelines(t + "\n" for t in to_text(x))
-        return f"wrote {n} samples to {path}"
-
     suffix = path.suffix.lower()
-    family = callable(getattr(model, "write_samples", None))
-    if not family and suffix not in (".npy", ".csv", *IMAGE_SUFFIXES):
-        raise SampleOutputError(f"-o {path}: use a .png/.jpg (image grid), .npy or .csv file")
-    if suffix in IMAGE_SUFFIXES:
-        _check_grid(model, n, path)
+    entry = SAMPLE_WRITERS.for_name(suffix, tags)
+    if entry is None:
+        raise SampleOutputError(f"-o {path}: {type(model).__name__} samples ({tags.modality}) can be "
+                                f"written as {', '.join(writers_for(model))}")
+    job = SampleJob(model, tags, n, path, overwrite=overwrite, chunk_size=_chunk(model, chunk_size), draw=draw)
+    entry.fn(job)
+    return f"wrote {n} samples to {path}"
 
-    b = _chunk(model, chunk_size)
+
+def writers_for(model: Any) -> list[str]:
+    """The output suffixes ``write_samples`` can write ``model``'s samples in."""
+    from .capabilities import SAMPLE_WRITERS, tags_of
+
+    return [e.name for e in SAMPLE_WRITERS.applicable(tags_of(model))]
+
+
+def _print_text(model: Any, tags: Any, n: int, stdout: TextIO, draw: dict[str, Any]) -> None:
+    """Print text samples (a line of dashes after each), stopping quietly on a closed pipe."""
+    if n > MAX_PRINT and _isatty(stdout):
+        raise SampleOutputError(f"-n {n:,} would print {n:,} samples to the terminal; it shows "
+                                f"at most {MAX_PRINT:,}: use -o samples.txt (or pipe the output)")
+    to_text = _text_fn(model, tags)
     chunks = iter_chunks(model, n, **draw)
     try:
-        first = next(chunks)
-        if family and _write_family(model, first, chunks, n, path, overwrite=overwrite,
-                                    several=n > b):
-            return f"wrote {n} samples to {path}"
-        if not torch.is_tensor(first):
-            raise SampleOutputError(f"-o {path}: {type(model).__name__} samples cannot be written as "
-                                    f"{path.suffix or 'that'}")
-        rest = itertools.chain([first], chunks)
-        if suffix == ".npy":
-            _write_npy(rest, n, path, overwrite)
-        elif suffix == ".csv":
-            with _replacing(path, overwrite) as tmp, open(tmp, "w", encoding="utf-8") as f:
-                for x in rest:
-                    np.savetxt(f, _numpy(x).reshape(len(x), -1), delimiter=",", fmt="%.6g")
-        elif suffix in IMAGE_SUFFIXES:
-            if first.dim() != 4:
-                raise SampleOutputError("this model does not make images: use -o samples.csv or .npy")
-            from .imaging import save_grid
-
-            x = torch.cat(list(rest))
-            with _replacing(path, overwrite) as tmp:
-                save_grid(x, tmp)
-        else:
-            raise SampleOutputError(f"-o {path}: use a .png/.jpg (image grid), .npy or .csv file")
+        for x in chunks:
+            for t in to_text(x):
+                print(t, file=stdout)
+                print("-" * 40, file=stdout)
+            stdout.flush()
+    except BrokenPipeError:  # e.g. `genlab sample RUN -n 100000 | head`: stop quietly
+        if stdout is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         chunks.close()
-    return f"wrote {n} samples to {path}"
+    return None
+
+
+# ----------------------------------------------------------------------------- the writers
+def _tensor_chunks(job: SampleJob) -> Iterator[Any]:
+    for x in job.chunks():
+        if not (torch.is_tensor(x) or isinstance(x, np.ndarray)):
+            raise SampleOutputError(f"-o {job.path}: {type(job.model).__name__} samples cannot be written as "
+                                    f"{job.path.suffix}")
+        yield x
+
+
+@SAMPLE_WRITERS.register(".npy", order=200)
+def _npy_writer(job: SampleJob) -> None:
+    """Any model's samples as one ``(n, ...)`` array, streamed into a memory map."""
+    _write_npy(_tensor_chunks(job), job.n, job.path, job.overwrite)
+
+
+@SAMPLE_WRITERS.register(".csv", order=200)
+def _csv_writer(job: SampleJob) -> None:
+    """Any model's samples as rows of numbers (each sample flattened)."""
+    with job.replacing() as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for x in _tensor_chunks(job):
+            np.savetxt(f, _numpy(x).reshape(len(x), -1), delimiter=",", fmt="%.6g")
+
+
+@SAMPLE_WRITERS.register(".png", requires={"modality": "image"}, aliases=(".jpg", ".jpeg"))
+def _grid_writer(job: SampleJob) -> None:
+    """Image samples as one grid (at most ``MAX_GRID`` images and ``MAX_GRID_PIXELS``)."""
+    from .imaging import save_grid
+
+    _check_grid(job.tags, job.n, job.path)
+    x = torch.cat([torch.as_tensor(c) for c in _tensor_chunks(job)])
+    if x.dim() != 4:
+        raise SampleOutputError("this model does not make images: use -o samples.csv or .npy")
+    with job.replacing() as tmp:
+        save_grid(x, tmp)
+
+
+@SAMPLE_WRITERS.register(".txt", requires={"text_output": True})
+def _text_writer(job: SampleJob) -> None:
+    """Text samples, one per line (SMILES for molecule models)."""
+    with job.replacing() as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for x in job.chunks():
+            f.writelines(t + "\n" for t in job.text(x))
 
 
 def grid_size_px(n: int, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -280,7 +361,9 @@ def _chunk(model: Any, chunk_size: Any) -> int:
 
 
 def _n_classes(model: Any) -> int:
-    return max(int(getattr(getattr(model, "config", None), "num_classes", 0) or 0), 0)
+    from .capabilities import tags_of
+
+    return tags_of(model).num_classes
 
 
 def _rows(key: str, v: Any) -> int | None:
@@ -309,9 +392,9 @@ def _concat(parts: list[Any]) -> Any:
     return torch.cat(parts) if torch.is_tensor(parts[0]) else np.concatenate(parts)
 
 
-def _text_fn(model: Any) -> Any:
+def _text_fn(model: Any, tags: Any) -> Any:
     """Samples -> strings: SMILES for molecule models, ``samples_to_text`` otherwise."""
-    if getattr(getattr(model, "config", None), "tokenizer", "") in ("smiles", "selfies"):
+    if tags.modality == "molecule":
         from .pipelines.molecules import to_smiles
 
         return lambda x: to_smiles(model, x)
@@ -390,9 +473,9 @@ def _check_disk(path: Path, need: int) -> None:
                                 f"{free / 2**30:.1f} GiB free: use a smaller -n or another folder")
 
 
-def _check_grid(model: Any, n: int, path: Path) -> None:
+def _check_grid(tags: Any, n: int, path: Path) -> None:
     """Refuse, before sampling, a grid of more than ``MAX_GRID`` images or pixels."""
-    shape = getattr(getattr(model, "config", None), "data_shape", None)
+    shape = tags.sample_shape
     image = shape is not None and len(shape) == 3
     if shape is not None and not image and n > MAX_GRID:
         raise SampleOutputError("this model does not make images: use -o samples.csv or .npy")
@@ -405,59 +488,6 @@ def _check_grid(model: Any, n: int, path: Path) -> None:
         raise SampleOutputError(f"a grid of {n:,} images would be {size[0]:,}x{size[1]:,} px; grids hold "
                                 f"at most {MAX_GRID_PIXELS // 10**6} megapixels: use a smaller -n or "
                                 f"-o {path.with_suffix('.npy').name}")
-
-
-def _write_family(model: Any, first: Any, rest: Iterator[Any], n: int, path: Path, *,
-                  overwrite: bool, several: bool) -> bool:
-    """Write with ``model.write_samples`` (family formats) into a hidden folder beside
-    ``path`` and move what it wrote into place. ``False`` (nothing written) when the model
-    has no writer for ``path``'s format.
-
-    With several chunks, a single-file ``.csv`` writer is called per chunk and its rows
-    appended (its header, if any, kept once); other formats (e.g. one file per sample)
-    get all the samples at once, at most ``MAX_IN_MEMORY``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".parts"))
-    try:
-        target = tmpdir / path.name
-        if not model.write_samples(first, target):
-            return False
-        if several:
-            written = sorted(tmpdir.iterdir())
-            if path.suffix.lower() == ".csv" and written == [target]:
-                _append_csv_chunks(model, first, rest, target, tmpdir)
-            else:
-                if n > MAX_IN_MEMORY:
-                    raise SampleOutputError(
-                        f"-o {path}: {type(model).__name__} writes {path.suffix} files from all samples "
-                        f"at once, at most {MAX_IN_MEMORY:,} (got -n {n:,}); use a smaller -n")
-                for p in written:
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
-                model.write_samples(_concat([first, *rest]), target)
-        _move_out(tmpdir, path.parent, overwrite)
-        return True
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def _append_csv_chunks(model: Any, first: Any, rest: Iterator[Any], target: Path, tmpdir: Path) -> None:
-    """Append the rows of each further chunk, as ``model.write_samples`` writes them, to
-    ``target``; a header line (found by writing one row alone) is kept only once."""
-    part_dir = tmpdir / "part"
-    part_dir.mkdir()
-    part = part_dir / target.name
-    model.write_samples(first[:1], part)
-    with open(part, encoding="utf-8", newline="") as g:
-        header_lines = max(sum(1 for _ in g) - 1, 0)
-    with open(target, "a", encoding="utf-8", newline="") as f:
-        for x in rest:
-            model.write_samples(x, part)
-            with open(part, encoding="utf-8", newline="") as g:
-                for _ in range(header_lines):
-                    g.readline()
-                shutil.copyfileobj(g, f)
-    shutil.rmtree(part_dir)
 
 
 def _move_out(tmpdir: Path, dest: Path, overwrite: bool) -> None:

@@ -4,11 +4,14 @@ import pytest
 import torch
 
 import genlab
+from genlab.capabilities import Tags
 from genlab.metrics.ppl import lerp, perceptual_path_length, slerp
 
 
 class Linear:
     """decode(z) = z @ A.T in float64: PPL along lerp paths is ||A (z1 - z0)||^2 exactly."""
+
+    tags = Tags(latent=True)
 
     def __init__(self, a):
         self.a = a
@@ -58,4 +61,6 @@ def test_ppl_on_a_real_vae_is_reproducible_and_named(digits_small):
 
 def test_ppl_needs_a_latent_space():
     with pytest.raises(ValueError, match="no latent space"):
+        perceptual_path_length(genlab.models.LSTM(), lambda x: x)
+    with pytest.raises(ValueError, match="not a genlab model"):
         perceptual_path_length(object(), lambda x: x)

@@ -5,7 +5,6 @@ import base64
 import json
 import re
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -182,9 +181,10 @@ def test_run_with_no_metrics_yet(tmp_path):
 
 
 def test_contract_only_model_skips_what_it_cannot_do(vae_run, tmp_path, monkeypatch):
-    class Bare:  # only the contract: sample + log_prob_kind
-        log_prob_kind = "exact"
-        config = types.SimpleNamespace(data_shape=(1, 8, 8))
+    from genlab.capabilities import Tags
+
+    class Bare:  # only the contract: sample + its tags
+        tags = Tags(modality="image", sample_shape=(1, 8, 8), log_prob_kind="exact")
 
         def sample(self, n, *, generator=None):
             return torch.rand(n, 1, 8, 8, generator=generator)
@@ -229,13 +229,18 @@ def test_music_runs_show_compositions(tmp_path):
     import genlab
     from genlab.data.dataset import Dataset
     from genlab.pipelines.music import VOCAB
-    from genlab.report.html import _sequence_samples_html
+    from genlab.capabilities import REPORT_SECTIONS
+    from genlab.report.html import ReportContext, _Figures
     from genlab.runs import Run
 
     x = torch.randint(3, len(VOCAB), (40, 17), generator=torch.Generator().manual_seed(0))
     ds = Dataset(x, kind="sequence", meta={"tokenizer": {"tokenizer": "word", "vocab": list(VOCAB)}})
     model = genlab.models.LSTM(hidden=8, layers=1).fit(ds, {"epochs": 1, "progress": False})
     (tmp_path / "run.json").write_text("{}")
-    html = _sequence_samples_html(Run(tmp_path), model, 0, n=2)
+    assert model.tags.modality == "music"
+    assert [e.name for e in REPORT_SECTIONS.applicable(model.tags)] == ["compositions"]
+    figs = _Figures()
+    REPORT_SECTIONS.get("compositions")(ReportContext(Run(tmp_path), model, model.tags, None, 2, 0, figs, []), n=2)
+    html = "".join(figs.parts)
     assert html.count("<audio controls") == 2 and "piece_1.mid" in html
     assert (tmp_path / "figures" / "music" / "piece_0.wav").is_file()

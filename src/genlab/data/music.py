@@ -237,4 +237,6 @@ def chorale_splits(*, chorales: int | None = 100, max_steps: int = 64, limit: in
 
 
 def is_music_model(model: Any) -> bool:
-    return tuple(getattr(model.config, "vocab", None) or ()) == VOCAB
+    from .tokenizers import token_modality
+
+    return token_modality(model.config) == "music"  # what a sequence model's tags say

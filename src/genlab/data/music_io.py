@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..capabilities import SAMPLE_WRITERS
 from .music import Note, ids_to_notes, is_music_model
 
 def _varlen(n: int) -> bytes:
@@ -101,3 +102,12 @@ def write_samples(model: Any, x: Any, path: str | Path) -> bool:
         target = path.with_name(f"{path.stem}_{i}{path.suffix}")
         (write_midi if path.suffix.lower() != ".wav" else render_wav)(notes, target)
     return True
+
+
+@SAMPLE_WRITERS.register(".mid", requires={"modality": "music"}, aliases=(".midi", ".wav"))
+def _music_writer(job: Any) -> None:
+    """``genlab sample RUN -o s.mid`` (or ``.wav``) for a music model: one file per sample
+    beside the target (``s_0.mid``, ``s_1.mid``, ...), all moved into place at the end."""
+    x = job.all_samples()
+    with job.folder() as tmpdir:
+        write_samples(job.model, x, tmpdir / job.path.name)

@@ -22,7 +22,7 @@ symbol (``[=C]``, ``[Ring1]``), so a model never has to learn that ``C`` followe
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..chem.tokens import tokenize_selfies, tokenize_smiles
 
@@ -249,6 +249,20 @@ def from_config(kind: str, vocab: Sequence[str], merges: Sequence[Sequence[int]]
     if kind not in CLASSES:
         raise ValueError(f"unknown tokenizer {kind!r}; choose one of {', '.join(CLASSES)}")
     return BPETokenizer(vocab, merges) if kind == "bpe" else CLASSES[kind](vocab)
+
+
+def token_modality(config: Any) -> str:
+    """What a sequence model's token rows spell, read from its config's tokenizer:
+    ``molecule`` (SMILES/SELFIES), ``music`` (genlab's music event vocabulary), ``text``
+    otherwise (``unknown`` before the tokenizer is known)."""
+    kind = getattr(config, "tokenizer", "auto")
+    if kind in ("smiles", "selfies"):
+        return "molecule"
+    if kind == "auto":
+        return "unknown"
+    from .music import VOCAB
+
+    return "music" if tuple(getattr(config, "vocab", None) or ()) == VOCAB else "text"
 
 
 def train_tokenizer(kind: str, texts: Sequence[str], *, vocab_size: int = 512,

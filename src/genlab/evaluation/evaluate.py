@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..capabilities import EVALUATORS, tags_of
 from ..errors import DataError
 
 ALL = ("fid", "kid", "is", "prdc", "modes", "memorization", "diversity", "nll", "ppl")
@@ -125,7 +126,7 @@ def sample_images(model: Any, n: int, *, seed: int = 0, batch_size: int = 500,
 
     g = torch.Generator().manual_seed(seed)
     out = []
-    n_cond = int(getattr(getattr(model, "config", None), "num_classes", 0) or 0)
+    n_cond = tags_of(model).num_classes
     with Progress(n, "sampling", "image", enabled=progress is not False and n > batch_size) as bar:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
@@ -244,11 +245,14 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     Returns:
         the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
         the real and floor sets are for this kind of data (see ``describe_sets``).
+
+    What is run is the first evaluator in ``genlab.capabilities.EVALUATORS`` that
+    applies to the model's tags and the test split: images (judge-space scores with
+    floors), molecules (MOSES, in ``evaluation.molecules``), and mode coverage for data
+    whose ``meta`` holds mixture ``centers`` (the ring8/grid25 toys); a family adds its
+    own by registering it.
     """
-    from ..metrics.judges import judge_for, load_judge
-    from ..metrics.ppl import perceptual_path_length
     from ..runs import Run
-    from .figures import plot_class_histogram, plot_pairs
 
     run = run if isinstance(run, Run) else Run(run)
     names = parse_metrics(metrics)
@@ -256,22 +260,30 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         raise ValueError(f"n must be >= 2, got {n}")
     model = run.model()
     splits = run.data_splits()
-    test, train = splits["test"], splits["train"]
-    if run.info.get("data") in ("ring8", "grid25"):
-        return _evaluate_toy(run, model, test, n=n, seed=seed)
-    from ..pipelines.molecules import is_molecule_data
-    from .molecules import evaluate_molecule_run
+    tags = tags_of(model)
+    found = EVALUATORS.applicable(tags, splits["test"])
+    if not found:
+        what = "; ".join(f"{e.name}: {e.info.get('what', '')}" for e in EVALUATORS.entries())
+        raise DataError(f"genlab evaluate has nothing to score for a {tags.modality} model ({what}); "
+                        "every run gets its test metrics in eval.json at the end of training")
+    return found[0].fn(run, model, splits, metrics=names, n=int(n), seed=seed, judge=judge, iwae_k=iwae_k,
+                       n_likelihood=n_likelihood, progress=progress)
 
-    if is_molecule_data(test):
-        record = evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress)
-        for r in record["rows"]:
-            r["feature_space"] = molecule_feature_space(r["metric"])
-        describe_sets(record, "molecule")
-        _write_record(run, record)  # eval.json again, now with the words above
-        return record
-    if test.kind != "image":
-        raise DataError("genlab evaluate scores image models, molecule models and the ring8/grid25 toys; table "
-                        "models get their test metrics in eval.json at the end of training")
+
+@EVALUATORS.register("images", requires={"modality": "image"}, order=30,
+                     what="image models, scored in a judge's feature space against real-vs-real floors")
+def evaluate_images(run: Any, model: Any, splits: dict[str, Any], *, metrics: Sequence[str], n: int, seed: int,
+                    judge: str | None, iwae_k: int | None, n_likelihood: int,
+                    progress: bool | None) -> dict[str, Any]:
+    """``genlab evaluate`` for an image model: ``n`` samples scored with ``compare_sets``
+    in the judge's space, NLL and bits/dim where the model has a likelihood, PPL where it
+    has a latent space; figures of the class histogram and the closest pairs."""
+    from ..metrics.judges import judge_for, load_judge
+    from ..metrics.ppl import perceptual_path_length
+    from .figures import plot_class_histogram, plot_pairs
+
+    names = metrics
+    test, train = splits["test"], splits["train"]
     j = load_judge(judge) if judge else judge_for(run.info["data"])
     real = test.x[:n]
     fake = sample_images(model, int(n), seed=seed, progress=progress)
@@ -293,7 +305,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
 
             kw = select_log_prob_options(
                 model, k=iwae_k or None, generator=torch.Generator().manual_seed(seed),
-                y=test.y[:n_likelihood] if getattr(model.config, "num_classes", 0) else None)
+                y=test.y[:n_likelihood] if model.tags.conditional else None)
             try:
                 from ..progress import task
 
@@ -306,7 +318,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
             except ValueError as e:
                 notes.append(f"nll: {e}")
     if "ppl" in names:
-        if hasattr(model, "sample_latent"):
+        if model.tags.latent:
             p = perceptual_path_length(model, j.features, n=min(int(n), 2000),
                                        generator=torch.Generator().manual_seed(seed),
                                        feature_space=j.feature_space)
@@ -356,16 +368,28 @@ def store_record(run: Any, record: dict[str, Any]) -> None:
                              **{r["metric"]: r["value"] for r in record["rows"]}}) + "\n")
 
 
-def _evaluate_toy(run: Any, model: Any, test: Any, *, n: int, seed: int) -> dict[str, Any]:
+def _mixture_data(test: Any) -> bool:
+    meta = getattr(test, "meta", None) or {}
+    return "centers" in meta and "std" in meta
+
+
+@EVALUATORS.register("modes", requires={"modality": "table"}, accepts=_mixture_data, order=10,
+                     what="2-D Gaussian mixtures whose data meta holds the centres (ring8, grid25)")
+def evaluate_mixture(run: Any, model: Any, splits: dict[str, Any], *, n: int, seed: int,
+                     **_: Any) -> dict[str, Any]:
     """The VEEGAN / PacGAN protocol on the 2-D mixtures: modes covered and the share of
     high-quality samples (within 3 std of a centre), for 2,500 samples unless ``n`` is
-    smaller; the floor column scores real test points the same way."""
+    smaller; the floor column scores real test points the same way. The centres and std
+    come from the test split's ``meta``."""
     from ..metrics import functional as F
 
-    name = run.info["data"]
+    test = splits["test"]
+    name = str(test.meta.get("dataset") or run.info.get("data", "mixture"))
+    centers, std = torch.tensor(test.meta["centers"], dtype=torch.float32), float(test.meta["std"])
     n = min(int(n), 2500)
     x = model.sample(n, generator=torch.Generator().manual_seed(seed))
-    res, real = F.toy_mode_metrics(x, name), F.toy_mode_metrics(test.x[:n], name)
+    res = F.toy_mode_metrics(x, centers, std=std)
+    real = F.toy_mode_metrics(test.x[:n], centers, std=std)
     space = f"{name} centres"
     rows = [score_row("modes_covered", res["modes_covered"], real["modes_covered"], space, True, of=res["num_modes"]),
             score_row("high_quality_share", res["high_quality_share"], real["high_quality_share"], space, True)]

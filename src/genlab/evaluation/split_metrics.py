@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..base import atomic_write_json, select_log_prob_options
+from ..capabilities import tags_of
 from ..train import Trainer
 
 
@@ -29,21 +30,22 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
     """
     from ..metrics.functional import psnr
 
-    if hasattr(model, "evaluate") and not isinstance(model, torch.nn.Module):
-        return model.evaluate(test)  # numpy families (Bayesian networks, MRFs) score themselves
+    tags = tags_of(model)
+    if tags.self_scoring:
+        return model.evaluate(test)  # families fitted by their own estimator score themselves
     ds = test.subset(slice(0, max_examples)) if len(test) > max_examples else test
     out: dict[str, float] = {"n_test": float(len(ds))}
     scores = Trainer({"batch_size": 256}).evaluate(model, ds)
     out.update({f"test_{k}": v for k, v in scores.items()})
-    if hasattr(model, "reconstruct"):
-        y = ds.y if getattr(model.config, "num_classes", 0) else None
+    if tags.reconstruction:
+        y = ds.y if tags.conditional else None
         rec = model.reconstruct(ds.x, y) if y is not None else model.reconstruct(ds.x)
         out["recon_mse"] = float((rec - ds.x).pow(2).mean())
         if ds.kind == "image":
             out["recon_psnr_db"] = float(psnr(rec, ds.x).mean())
     from ..progress import task
 
-    if hasattr(model, "nll_per_token"):  # sequence models: per real token, padding excluded
+    if tags.per_token_nll:  # sequence models: per real token, padding excluded
         with task("test NLL per token", len(ds)):
             out["nll_per_token"] = float(model.nll_per_token(ds.x))
         out["bits_per_token"] = out["nll_per_token"] / math.log(2)
@@ -52,7 +54,7 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
         return out
     if model.log_prob_kind != "none":
         try:
-            y = ds.y if getattr(model.config, "num_classes", 0) else None
+            y = ds.y if tags.conditional else None
             g = torch.Generator().manual_seed(seed)
             with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
                 lp = model.log_prob(ds.x, **select_log_prob_options(model, y=y, k=iwae_k, generator=g))

@@ -40,7 +40,8 @@ def perceptual_path_length(model: Any, features: Callable[[torch.Tensor], torch.
     """PPL of a model with a latent space.
 
     Args:
-        model: has ``sample_latent(n, generator=)`` and ``decode(z)`` (the VAE and the
+        model: a genlab model whose tags declare ``latent``: ``sample_latent(n, generator=)``
+            and ``decode(z)`` (the VAE and the
             autoencoder; later GANs and diffusion models).
         features: maps images ``(B, C, H, W)`` to features ``(B, F)`` (a judge).
         n: number of latent pairs.
@@ -52,8 +53,11 @@ def perceptual_path_length(model: Any, features: Callable[[torch.Tensor], torch.
         ``{"ppl": mean after 1-99 percentile filtering, "ppl_median", "n", "eps",
         "feature_space"}``.
     """
-    if not (hasattr(model, "sample_latent") and hasattr(model, "decode")):
-        raise ValueError(f"{type(model).__name__} has no latent space (needs sample_latent and "
+    from ..capabilities import tags_of
+
+    tags = tags_of(model)
+    if not tags.latent:
+        raise ValueError(f"{type(model).__name__} has no latent space (tags.latent: sample_latent and "
                          "decode); PPL applies to VAEs, autoencoders, GANs and diffusion models")
     if n < 2:
         raise ValueError(f"PPL needs n >= 2 latent pairs, got {n}")
@@ -61,7 +65,7 @@ def perceptual_path_length(model: Any, features: Callable[[torch.Tensor], torch.
         raise ValueError(f"interpolation must be 'slerp' or 'lerp', got {interpolation!r}")
     interp = slerp if interpolation == "slerp" else lerp
     model.eval()
-    n_cond = max(int(getattr(getattr(model, "config", None), "num_classes", 0) or 0), 0)
+    n_cond = tags.num_classes
     dists = []
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..capabilities import require
 from ..errors import NotFittedError
 from ..metrics.functional import psnr
 from ..registry import PIPELINES
@@ -66,17 +67,15 @@ class ReconstructionPipeline:
         model: a fitted Autoencoder or VAE.
     """
 
+    #: what the model must be able to do (its tags)
+    requires = ("latent", "reconstruction")
+
     def __init__(self, model: Any):
-        for name in ("encode", "decode", "config"):
-            if not hasattr(model, name):
-                raise ValueError(f"{type(self).__name__} needs an autoencoder-like model with "
-                                 f"encode/decode (Autoencoder or VAE), got {type(model).__name__}")
-        if getattr(model.config, "num_classes", 0):
+        tags = require(model, *self.requires, what=f"{type(self).__name__} (an Autoencoder or VAE: encode/decode)")
+        if tags.conditional:
             raise ValueError(f"{type(self).__name__} does not support a conditional VAE "
                              "(num_classes > 0): train one with num_classes=0")
-        if hasattr(model, "check_fitted"):
-            model.check_fitted()
-        if getattr(model, "fitted", True) is False:
+        if not model.fitted:
             raise NotFittedError(f"{type(self).__name__} needs a trained model: this "
                                  f"{type(model).__name__} has untrained weights (call fit first)")
         self.model = model.eval()

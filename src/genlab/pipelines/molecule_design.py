@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ..capabilities import require
 from ..data.dataset import Dataset
 from ..errors import DataError
 from ..registry import PIPELINES
@@ -317,11 +318,13 @@ class LatentSearch:
     "mean": the final mean code}``.
     """
 
+    #: what the model must be able to do (its tags; and its modality must be molecule)
+    requires = ("latent", "text_output")
+
     def __init__(self, model: Any, objective: str | Callable = "qed", *, similar_to: str | None = None,
                  min_similarity: float = 0.0, n_jobs: int | None = 1):
-        if not (hasattr(model, "decode") and hasattr(model, "encode") and hasattr(model.config, "latent_dim")):
-            raise ValueError(f"LatentSearch needs a sequence VAE (seqvae / smiles-vae), got {type(model).__name__}")
-        if tokenizer_kind(model) not in ("smiles", "selfies"):
+        tags = require(model, *self.requires, what="LatentSearch (a sequence VAE: seqvae / smiles-vae)")
+        if tags.modality != "molecule":
             raise ValueError("LatentSearch needs a VAE trained on molecules (tokenizer 'smiles' or 'selfies')")
         self.model = model
         self.objective = Objective(objective, similar_to=similar_to, min_similarity=min_similarity, n_jobs=n_jobs)

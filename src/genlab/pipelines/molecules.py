@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..capabilities import SAMPLE_WRITERS, require
 from ..errors import DataError
 from ..registry import PIPELINES
 
@@ -22,6 +23,7 @@ _CONDITION = re.compile(r"^<[^<>]*>")  # a leading property token such as <qed:0
 
 
 def tokenizer_kind(model: Any) -> str:
+    # the molecule pipeline's own detail (SMILES or SELFIES rows); modality is in model.tags
     return getattr(model.config, "tokenizer", "")
 
 
@@ -30,8 +32,7 @@ def to_smiles(model: Any, x: torch.Tensor) -> list[str]:
 
     SELFIES rows are decoded to SMILES (every SELFIES string is a molecule); a leading
     property-condition token is dropped."""
-    if not hasattr(model, "samples_to_text"):
-        raise TypeError(f"{type(model).__name__} does not generate token sequences")
+    require(model, "text_output", what="decoding samples to SMILES")
     texts = [_CONDITION.sub("", t) for t in model.samples_to_text(x)]
     if tokenizer_kind(model) != "selfies":
         return texts
@@ -78,9 +79,11 @@ class MoleculeGenerator:
         gen.evaluate(n=30000, n_jobs=None)     # MOSES metrics against MOSES test sets
     """
 
+    #: what the model must be able to do
+    requires = ("text_output",)
+
     def __init__(self, model: Any):
-        if not hasattr(model, "samples_to_text"):
-            raise TypeError(f"MoleculeGenerator needs a sequence model, got {type(model).__name__}")
+        require(model, *self.requires, what="MoleculeGenerator")
         self.model = model
 
     @classmethod
@@ -114,3 +117,12 @@ def __getattr__(name: str) -> Any:
 
         return getattr(molecules, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@SAMPLE_WRITERS.register(".smi", requires={"modality": "molecule"})
+def _smiles_writer(job: Any) -> None:
+    """``genlab sample RUN -o s.smi``: one SMILES per line (SELFIES decoded, a condition
+    token dropped; a row that decodes to nothing is an empty line, so line i is sample i)."""
+    with job.replacing() as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for x in job.chunks():
+            f.writelines(s + "\n" for s in to_smiles(job.model, x))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..metrics.functional import (  # noqa: F401  (ssim re-exported: it lived here)
     SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window, psnr, ssim,
 )
+from ..capabilities import require
 from ..registry import PIPELINES
 
 
@@ -32,10 +33,11 @@ class SuperResolution:
         model: a fitted SRGAN.
     """
 
+    #: what the model must be able to do (its tags)
+    requires = ("upscaling",)
+
     def __init__(self, model: Any):
-        if not hasattr(model, "upscale") or not hasattr(getattr(model, "config", None), "factor"):
-            raise ValueError(f"SuperResolution needs a super-resolution model (srgan), got "
-                             f"{type(model).__name__}: train one with `genlab train srgan --data ...`")
+        require(model, *self.requires, what="SuperResolution (a super-resolution model: train one with `genlab train srgan --data ...`)")
         model.check_fitted()
         self.model = model.eval()
 

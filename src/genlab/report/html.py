@@ -1,8 +1,11 @@
 """``write_report``: one self-contained HTML page per run (figures embedded as base64).
 
-The report asks a model only for what the contract guarantees (``sample`` and
-``log_prob_kind``) and uses ``reconstruct`` / ``interpolate`` when a model has them.
-Anything a model or run cannot provide (no trained model yet, data that cannot be
+The report asks a model only for what the contract guarantees (``sample`` and its
+``tags``). Its figure sections are registered in ``genlab.capabilities.REPORT_SECTIONS``
+with the tags they require (image samples, reconstructions, interpolations, table
+columns, text, music, molecules here; a Bayesian network's graph in ``report.pgm``), and
+``write_report`` draws every section that applies: a new family gets the sections its
+tags call for, and registers its own in its module. Anything a model or run cannot provide (no trained model yet, data that cannot be
 loaded again, a figure that fails) is skipped with a note instead of failing the report.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 from .. import __version__
 from ..base import atomic_write_bytes
+from ..capabilities import REPORT_SECTIONS, Tags
 from ..errors import GenlabError
 from ..runs import Run
 from .figures import plot_curves, plot_reconstructions, plot_table_samples, save_grid
@@ -134,9 +138,26 @@ def _labels(ds: Any, n: int) -> list[str]:
     return [classes[i] if classes and i < len(classes) else str(i) for i in range(n)]
 
 
+class ReportContext:
+    """What a report section gets: the run, its loaded model and that model's tags, the
+    test split (``None`` when the data cannot be loaded again), the sample count and
+    seed, and where the section puts its output: ``figs.add(title, make)`` for a figure
+    (``make() -> (png_path, caption)``; a figure that raises becomes a note),
+    ``figs.parts.append(html)`` for other HTML, ``notes.append(text)`` for a note."""
+
+    def __init__(self, run: Run, model: Any, tags: Tags, test: Any, n_samples: int, seed: int,
+                 figs: "_Figures", notes: list[str]):
+        self.run, self.model, self.tags, self.test = run, model, tags, test
+        self.n_samples, self.seed, self.figs, self.notes = n_samples, seed, figs, notes
+
+
+def _has_test(test: Any) -> bool:
+    return test is not None
+
+
 def _sample_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[Path, str]:
     g = torch.Generator().manual_seed(seed)
-    k = int(getattr(model.config, "num_classes", 0) or 0)
+    k = model.tags.num_classes
     if k > 0:
         per = max(1, min(MAX_PER_CLASS, math.ceil(n / k)))
         y = torch.arange(k).repeat_interleave(per)
@@ -152,7 +173,7 @@ def _sample_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[
 
 def _recon_figure(run: Run, model: Any, test: Any) -> tuple[Path, str]:
     x = test.x[:N_RECON]
-    if getattr(model.config, "num_classes", 0) and test.y is not None:
+    if model.tags.conditional and test.y is not None:
         x_hat = model.reconstruct(x, test.y[:N_RECON])
     else:
         x_hat = model.reconstruct(x)
@@ -188,7 +209,7 @@ def _interp_pairs(test: Any, conditional: bool) -> tuple[list[tuple[int, int, in
 
 
 def _interp_figure(run: Run, model: Any, test: Any) -> tuple[Path, str] | None:
-    conditional = bool(getattr(model.config, "num_classes", 0))
+    conditional = model.tags.conditional
     pairs, how = _interp_pairs(test, conditional)
     if not pairs:
         return None
@@ -207,7 +228,7 @@ def _interp_figure(run: Run, model: Any, test: Any) -> tuple[Path, str] | None:
 def _table_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[Path, str]:
     m = max(n, min(len(test), MAX_TABLE_SAMPLES))
     g = torch.Generator().manual_seed(seed)
-    k = int(getattr(model.config, "num_classes", 0) or 0)
+    k = model.tags.num_classes
     fake = model.sample(m, generator=g, y=torch.arange(m) % k) if k > 0 else model.sample(m, generator=g)
     path = plot_table_samples(test.x, fake, test.columns, run.figure("table_samples.png"))
     return path, (f"Histograms of {len(test)} real test rows (blue) and {m} generated rows "
@@ -296,35 +317,78 @@ def _metrics_html(ev: dict[str, Any], log_prob_kind: str | None, vocab_size: int
     return out
 
 
-def _sequence_samples_html(run: Run, model: Any, seed: int, n: int = 3) -> str:
-    """Samples of a sequence model: pieces of music (piano roll + audio player + MIDI link,
-    files under figures/music/) for a music model, else generated text."""
-    import torch
+# ----------------------------------------------------------------------------- sections
+@REPORT_SECTIONS.register("samples", requires={"modality": "image"}, order=10)
+def _image_samples_section(ctx: ReportContext) -> None:
+    """A grid of samples, one row per class for a conditional model."""
+    ctx.figs.add("Samples", lambda: _sample_figure(ctx.run, ctx.model, ctx.test, ctx.n_samples, ctx.seed))
 
+
+@REPORT_SECTIONS.register("reconstructions", requires={"modality": "image", "reconstruction": True},
+                          accepts=_has_test, order=20)
+def _reconstructions_section(ctx: ReportContext) -> None:
+    ctx.figs.add("Reconstructions", lambda: _recon_figure(ctx.run, ctx.model, ctx.test))
+
+
+@REPORT_SECTIONS.register("interpolation", requires={"modality": "image", "interpolation": True},
+                          accepts=_has_test, order=30)
+def _interpolation_section(ctx: ReportContext) -> None:
+    ctx.figs.add("Latent interpolation", lambda: _interp_figure(ctx.run, ctx.model, ctx.test))
+
+
+@REPORT_SECTIONS.register("table-columns", requires={"modality": "table"}, accepts=_has_test, order=10)
+def _table_section(ctx: ReportContext) -> None:
+    ctx.figs.add("Real vs generated columns",
+                 lambda: _table_figure(ctx.run, ctx.model, ctx.test, ctx.n_samples, ctx.seed), pixelated=False)
+
+
+def _shown(title: str, ctx: ReportContext, make: Callable[[], str]) -> None:
+    """HTML from ``make()``, or a note under ``title`` when it fails."""
     try:
-        from ..data.music import is_music_model
+        ctx.figs.parts.append(make())
+    except Exception as e:  # noqa: BLE001 - a report shows what it can
+        ctx.figs.parts.append(f"<h2>{_esc(title)}</h2>" + _note(f"could not draw samples: {type(e).__name__}: {e}"))
+
+
+@REPORT_SECTIONS.register("text-samples", requires={"modality": "text", "text_output": True}, order=10)
+def _text_section(ctx: ReportContext, n: int = 3) -> None:
+    """Generated text, one block per sample."""
+    def make() -> str:
+        g = torch.Generator().manual_seed(ctx.seed)
+        texts = ctx.model.samples_to_text(ctx.model.sample(n, generator=g))
+        body = "".join(f"<pre class=\"sample\">{_esc(t)}</pre>" for t in texts)
+        return f"<h2>Samples</h2>{body}<p class=\"sub\">{n} samples (seed {ctx.seed}, temperature 1).</p>"
+
+    _shown("Samples", ctx, make)
+
+
+@REPORT_SECTIONS.register("compositions", requires={"modality": "music"}, order=10)
+def _music_section(ctx: ReportContext, n: int = 3) -> None:
+    """Pieces of music: piano roll, audio player and MIDI link (files under figures/music/)."""
+    def make() -> str:
         from ..pipelines.music import Composer
 
-        g = torch.Generator().manual_seed(seed)
-        if is_music_model(model):
-            paths = Composer(model)(n, out=run.path / "figures" / "music", generator=g)
-            parts = ["<h2>Compositions</h2>"]
-            for i in range(n):
-                base = run.path / "figures" / "music" / f"piece_{i}"
-                rel = f"figures/music/piece_{i}"
-                parts.append(f"<figure>{_img(base.with_suffix('.png'), f'piece {i}', pixelated=False)}"
-                             f"<figcaption><audio controls preload=\"none\" src=\"{rel}.wav\"></audio> "
-                             f"<a href=\"{rel}.mid\">MIDI</a> (piece {i}, seed {seed})</figcaption></figure>")
-            if not paths:
-                parts.append(_note("the model produced no notes"))
-            return "".join(parts)
-        if getattr(model.config, "tokenizer", "") in ("smiles", "selfies"):
-            return _molecule_samples_html(run, model, g, seed)
-        texts = model.samples_to_text(model.sample(n, generator=g))
-        body = "".join(f"<pre class=\"sample\">{_esc(t)}</pre>" for t in texts)
-        return f"<h2>Samples</h2>{body}<p class=\"sub\">{n} samples (seed {seed}, temperature 1).</p>"
-    except Exception as e:  # noqa: BLE001 - a report shows what it can
-        return "<h2>Samples</h2>" + _note(f"could not draw samples: {type(e).__name__}: {e}")
+        g = torch.Generator().manual_seed(ctx.seed)
+        paths = Composer(ctx.model)(n, out=ctx.run.path / "figures" / "music", generator=g)
+        parts = ["<h2>Compositions</h2>"]
+        for i in range(n):
+            base = ctx.run.path / "figures" / "music" / f"piece_{i}"
+            rel = f"figures/music/piece_{i}"
+            parts.append(f"<figure>{_img(base.with_suffix('.png'), f'piece {i}', pixelated=False)}"
+                         f"<figcaption><audio controls preload=\"none\" src=\"{rel}.wav\"></audio> "
+                         f"<a href=\"{rel}.mid\">MIDI</a> (piece {i}, seed {ctx.seed})</figcaption></figure>")
+        if not paths:
+            parts.append(_note("the model produced no notes"))
+        return "".join(parts)
+
+    _shown("Compositions", ctx, make)
+
+
+@REPORT_SECTIONS.register("molecules", requires={"modality": "molecule"}, order=10)
+def _molecule_section(ctx: ReportContext) -> None:
+    """Generated molecules drawn with RDKit, and a latent interpolation when the model has one."""
+    _shown("Generated molecules", ctx, lambda: _molecule_samples_html(
+        ctx.run, ctx.model, torch.Generator().manual_seed(ctx.seed), ctx.seed))
 
 
 def _molecule_samples_html(run: Run, model: Any, g: Any, seed: int, n: int = 24) -> str:
@@ -340,7 +404,7 @@ def _molecule_samples_html(run: Run, model: Any, g: Any, seed: int, n: int = 24)
     parts = [f"<h2>Generated molecules</h2><figure>{_img(path, 'generated molecules', pixelated=False)}"
              f"<figcaption>{n} samples (seed {seed}, temperature 1): {sum(c is not None for c in ok)} valid."
              "</figcaption></figure>"]
-    if hasattr(model, "interpolate"):
+    if model.tags.interpolation:
         try:
             items = run.data_splits(limit=2).get("test").meta["items"][:2]
             from ..pipelines.molecules import to_smiles  # SELFIES decoded, a condition token dropped
@@ -396,22 +460,22 @@ def _evaluation_html(run: Run) -> str:
 
 def _closed_form(run: Run, model: Any) -> bool:
     """Whether the run's model is fitted by its own estimator rather than by
-    gradient steps (Bayesian networks, grid MRFs): it logs no training curves and
-    ``TrainConfig`` (lr, batch size, epochs) does not apply. Every gradient-trained
-    genlab model is a ``TorchGenerativeModel``."""
-    from ..base import GenerativeModel
-    from ..models.torch_model import TorchGenerativeModel
+    gradient steps (``trained_by == "estimator"``: Bayesian networks, grid MRFs): it logs
+    no training curves and ``TrainConfig`` (lr, batch size, epochs) does not apply."""
+    if model is not None:
+        return model.tags.trained_by == "estimator"
+    return _class_tags(run).get("trained_by") == "estimator"
 
-    cls = type(model) if model is not None else None
-    if cls is None:
-        try:
-            from ..registry import MODELS
 
-            cls = MODELS.get(run.info.get("model_type", ""))
-        except (ValueError, KeyError, AttributeError):
-            return False
-    return (isinstance(cls, type) and issubclass(cls, GenerativeModel)
-            and not issubclass(cls, TorchGenerativeModel))
+def _class_tags(run: Run) -> dict[str, Any]:
+    """What the run's model class declares (for a run whose model cannot be loaded)."""
+    try:
+        from ..registry import MODELS
+
+        cls = MODELS.get(str(run.info.get("model_type", "")))
+    except ValueError:
+        return {}
+    return {"log_prob_kind": cls.log_prob_kind, **cls.declared_tags}
 
 
 #: model-config fields that set the optimisers of an adversarial model (None there
@@ -478,43 +542,25 @@ def write_report(run: Run | str | Path, *, n_samples: int = 64, seed: int = 0) -
     n_samples = int(n_samples)
     rows = run.metrics()
     model, problem = _load_model(run)
-    log_prob_kind = getattr(model, "log_prob_kind", None)
-    if log_prob_kind is None:
-        try:
-            from ..registry import MODELS
-
-            log_prob_kind = MODELS.get(run.info.get("model_type", "")).log_prob_kind
-        except (ValueError, AttributeError):
-            pass
+    tags = model.tags if model is not None else None
+    log_prob_kind = tags.log_prob_kind if tags is not None else _class_tags(run).get("log_prob_kind")
 
     figs = _Figures()
     notes: list[str] = [problem] if problem else []
-    if model is not None:
-        shape = tuple(getattr(model.config, "data_shape", None) or run.info.get("data_shape") or ())
+    if model is not None and tags is not None:
         test = None
         try:
             test = run.data_splits().get("test")
         except Exception as e:  # noqa: BLE001 - the data may have moved since training
             notes.append(f"The run's data could not be loaded again ({e}); figures that need "
                          "test examples are skipped.")
-        if getattr(model, "model_type", "") == "bayesnet" and test is not None:
-            from .pgm import bayesnet_figures
-
-            for t, p, c in bayesnet_figures(run, model, test):
-                figs.add(t, lambda p=p, c=c: (p, c), pixelated=False)
-        elif hasattr(model, "samples_to_text"):  # sequence models: text or music
-            figs.parts.append(_sequence_samples_html(run, model, seed))
-        elif len(shape) == 3:
-            figs.add("Samples", lambda: _sample_figure(run, model, test, n_samples, seed))
-            if test is not None and hasattr(model, "reconstruct"):
-                figs.add("Reconstructions", lambda: _recon_figure(run, model, test))
-            if test is not None and hasattr(model, "interpolate"):
-                figs.add("Latent interpolation", lambda: _interp_figure(run, model, test))
-        elif len(shape) == 1 and test is not None:
-            figs.add("Real vs generated columns", lambda: _table_figure(run, model, test, n_samples, seed),
-                     pixelated=False)
-        elif len(shape) != 1:
-            notes.append(f"No sample figure for data of shape {shape}.")
+        ctx = ReportContext(run, model, tags, test, n_samples, seed, figs, notes)
+        sections = REPORT_SECTIONS.applicable(tags, test)
+        for entry in sections:
+            entry.fn(ctx)
+        if not sections and test is not None:
+            shape = tags.sample_shape or tuple(run.info.get("data_shape") or ())
+            notes.append(f"No sample figure for {tags.modality} data of shape {tuple(shape)}.")
     closed_form = _closed_form(run, model)
     gif = run.path / "figures" / "progress.gif"
     figs.add("Training progress", lambda: (gif, "Fixed-noise samples during training.") if gif.is_file() else None)

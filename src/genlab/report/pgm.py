@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..capabilities import REPORT_SECTIONS
 from .dag_layout import DagLayout, layout_dag
 from .figures import _figure, _save_figure
 
@@ -193,3 +194,14 @@ def bayesnet_figures(run: Any, model: Any, test: Any, *, n: int = 10_000, seed: 
     except Exception:  # noqa: BLE001
         pass
     return out
+
+
+def _has_test(test: Any) -> bool:
+    return test is not None
+
+
+@REPORT_SECTIONS.register("graph", requires={"structure": "dag"}, accepts=_has_test, order=5)
+def _bayesnet_section(ctx: Any) -> None:
+    """A Bayesian network's report: its graph, marginals and associations (real vs sampled)."""
+    for t, p, c in bayesnet_figures(ctx.run, ctx.model, ctx.test):
+        ctx.figs.add(t, lambda p=p, c=c: (p, c), pixelated=False)

@@ -339,7 +339,7 @@ class Trainer:
         self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         if ckpt is None and not model.fitted:
             model.on_fit_start(train_ds)  # e.g. parts started from a pretrained model
-        if getattr(model.config, "num_classes", 0) and train_ds.y is None:
+        if model.tags.conditional and train_ds.y is None:
             raise DataError(
                 f"{type(model).__name__} is conditional (num_classes="
                 f"{model.config.num_classes}) but the data has no labels"
@@ -388,7 +388,7 @@ class Trainer:
         from ..progress import Progress
 
         # on a terminal a bar; in a log a line every 10 s (progress=False: nothing)
-        bar = Progress(total, f"train {getattr(model, 'model_type', '')}", "step", initial=self.step,
+        bar = Progress(total, f"train {model.model_type}", "step", initial=self.step,
                        enabled=main and cfg.progress is not False)
         keep_best = step.keep_best(cfg)
         t0, first = time.time(), True

@@ -33,6 +33,7 @@ class Autoencoder(TorchGenerativeModel):
     model_type = "autoencoder"
     config_class = AutoencoderConfig
     log_prob_kind = "none"
+    declared_tags = {"latent": True, "reconstruction": True}
 
     def data_defaults(self, dataset: Dataset) -> dict[str, Any]:
         loss = self.config.loss

@@ -31,6 +31,7 @@ class AdversarialModel(TorchGenerativeModel):
     discriminator loss with the optional gradient penalty."""
 
     log_prob_kind = "none"
+    declared_tags = {"trained_by": "adversarial"}
     g_needs_data = False
     resumable_config_fields = ("lr_g", "lr_d")  # a lower rate after a divergence
 
@@ -102,6 +103,7 @@ class GAN(AdversarialModel):
     """
 
     model_type = "gan"
+    declared_tags = {"latent": True, "modality": "image"}
     config_class = GANConfig
 
     def data_defaults(self, dataset: Dataset) -> dict[str, Any]:

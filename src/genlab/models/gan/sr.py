@@ -88,6 +88,7 @@ class SRGAN(AdversarialModel):
     """
 
     model_type = "srgan"
+    declared_tags = {"upscaling": True, "conditions": ("low_res",), "modality": "image"}
     config_class = SRGANConfig
     g_needs_data = True
 

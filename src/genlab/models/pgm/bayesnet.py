@@ -21,6 +21,7 @@ import torch
 
 from ...base import CONFIG_FILE, GenerativeModel
 from ...errors import DataError, ModelFormatError
+from ...capabilities import SAMPLE_WRITERS
 from ...registry import MODELS
 from .bn_config import BayesNetConfig
 from .dag import DagMixin, topological_order  # noqa: F401 (re-exported)
@@ -45,6 +46,11 @@ class BayesianNetwork(DagMixin, GenerativeModel):
     model_type = "bayesnet"
     config_class = BayesNetConfig
     log_prob_kind = "exact"
+    declared_tags = {"modality": "discrete-table", "self_scoring": True, "trained_by": "estimator",
+                     "structure": "dag", "conditions": ("evidence",)}
+
+    def _config_tags(self) -> dict[str, Any]:
+        return {"sample_shape": (len(self.variables_),)} if self.variables_ else {}
     fit_hint = "fit(data), read_bif(path) or genlab.load(dir)"
 
     def __init__(self, config: BayesNetConfig | None = None, **overrides: Any):
@@ -395,3 +401,17 @@ class BayesianNetwork(DagMixin, GenerativeModel):
             return f"BayesianNetwork(unfitted, {self.config})"
         return (f"BayesianNetwork({len(self.variables_)} variables, {len(self.edges())} edges, "
                 f"{sum(t.size for t in self.cpds_)} table entries)")
+
+
+@SAMPLE_WRITERS.register(".csv", requires={"structure": "dag"}, order=10)
+def _labelled_csv_writer(job: Any) -> None:
+    """``genlab sample RUN -o s.csv`` for a Bayesian network: a header of variable names,
+    then one row of state labels per sample, streamed chunk by chunk."""
+    import csv
+
+    model = job.model
+    with job.replacing() as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(list(model.variables_))
+        for x in job.chunks():
+            w.writerows(model.decode(x).labels())

@@ -96,6 +96,7 @@ class GridMRF(GenerativeModel):
     config_class = MRFConfig
     log_prob_kind = "unnormalized"
     log_prob_options = ("normalized",)
+    declared_tags = {"modality": "image", "self_scoring": True, "trained_by": "estimator", "structure": "grid"}
     fit_hint = "fit(images) or genlab.load(dir)"
 
     def __init__(self, config: MRFConfig | None = None, **overrides: Any):

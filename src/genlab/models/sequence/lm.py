@@ -32,6 +32,18 @@ class SequenceLM(TorchGenerativeModel):
     """
 
     log_prob_kind = "exact"
+    declared_tags = {"text_output": True, "per_token_nll": True, "text_prompts": True,
+                     "conditions": ("prompt",)}
+
+    def _config_tags(self) -> dict[str, Any]:
+        """Samples are token rows; what they spell (text, molecules, music) is read
+        from the tokenizer in the config."""
+        from ...data.tokenizers import token_modality
+
+        out = super()._config_tags()
+        out.pop("sample_shape", None)  # rows have any length up to max_len
+        out["modality"] = token_modality(self.config)
+        return out
 
     # ---------------------------------------------------------------- tokenizer and data
     @property

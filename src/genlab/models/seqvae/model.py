@@ -96,6 +96,15 @@ class SeqVAE(TorchGenerativeModel):
     config_class = SeqVAEConfig
     log_prob_kind = "lower_bound"
     log_prob_options = ("k", "generator", "batch_tokens")
+    declared_tags = {"text_output": True, "per_token_nll": True, "latent": True, "interpolation": True}
+
+    def _config_tags(self) -> dict[str, Any]:
+        from ...data.tokenizers import token_modality
+
+        out = super()._config_tags()
+        out.pop("sample_shape", None)
+        out["modality"] = token_modality(self.config)
+        return out
 
     # ---------------------------------------------------------------- tokenizer and data
     tokenizer_ = SequenceLM.tokenizer_  # the tokenizer stored in the config (same rules)

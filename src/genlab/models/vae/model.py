@@ -37,6 +37,7 @@ class VAE(TorchGenerativeModel):
     config_class = VAEConfig
     log_prob_kind = "lower_bound"
     log_prob_options = ("y", "k", "generator")
+    declared_tags = {"latent": True, "reconstruction": True, "interpolation": True}
 
     def data_defaults(self, dataset: Dataset) -> dict[str, Any]:
         lik = self.config.likelihood
