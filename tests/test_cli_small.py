@@ -168,9 +168,11 @@ def _run_main_with_warnings(tmp_path, *messages):
     import subprocess
     import sys
 
-    code = ("import sys, warnings, genlab.cli as c\n"
+    code = ("import dataclasses, sys, warnings, genlab.cli as c\n"
+            "from genlab.commands import COMMANDS\n"
             f"def noisy(a):\n    [warnings.warn(m) for m in {list(messages)!r}]\n    return 0\n"
-            "c.cmd_list = noisy\nsys.exit(c.main(['list']))\n")
+            "COMMANDS._items['list'] = dataclasses.replace(COMMANDS.get('list'), run=noisy)\n"
+            "sys.exit(c.main(['list']))\n")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -192,7 +194,11 @@ def test_the_warning_format_is_the_commands_only(monkeypatch):
         warnings.warn("inside the command", RuntimeWarning, stacklevel=2)
         return 0
 
-    monkeypatch.setattr(cli, "cmd_list", noisy)
+    import dataclasses
+
+    from genlab.commands import COMMANDS
+
+    monkeypatch.setitem(COMMANDS._items, "list", dataclasses.replace(COMMANDS.get("list"), run=noisy))
     before = warnings.formatwarning
     with pytest.warns(RuntimeWarning, match="inside the command"):
         assert cli.main(["list"]) == 0
@@ -209,3 +215,35 @@ def test_warning_line_cuts_long_messages_sensibly():
     clause = "a" * 80 + "; " + "b " * 100
     assert cli.warning_line(clause) == "genlab: warning: " + "a" * 80 + " ..."
     assert len(cli.warning_line("x" * 1000)) <= len("genlab: warning: ") + cli.WARNING_MAX_CHARS + 4
+
+
+def test_option_types_are_read_from_the_hints_not_their_text():
+    from typing import Literal, Optional
+
+    from genlab.commands._common import _convert
+    from genlab.errors import UsageError
+
+    assert _convert("0.5,0.9", tuple[float, ...], "betas") == (0.5, 0.9)
+    assert _convert("512,256", tuple[int, ...], "hidden") == (512, 256)
+    assert _convert("none", int | None, "max_steps") is None and _convert("7", Optional[int], "k") == 7
+    assert _convert("cosine", Literal["constant", "cosine"], "schedule") == "cosine"
+    assert _convert("yes", bool, "flag") is True
+    # a str field whose name or text holds "int" or "tuple" is still a string
+    assert _convert("interior", str, "tuple_of_points") == "interior"
+    with pytest.raises(UsageError, match="one of constant, cosine"):
+        _convert("linear", Literal["constant", "cosine"], "schedule")
+    with pytest.raises(UsageError, match="an integer .or none."):
+        _convert("1.5", int | None, "max_steps")
+    with pytest.raises(UsageError, match="finite"):
+        _convert("nan", float, "lr")
+
+
+def test_every_command_is_a_registered_module():
+    from genlab.commands import COMMANDS
+
+    names = [n for n, _ in COMMANDS.in_order()]
+    assert names[:3] == ["list", "train", "sample"] and names[-1] == "quickstart"
+    assert {"upscale", "compose", "interpolate", "design", "evaluate", "judge", "report"} <= set(names)
+    for name, command in COMMANDS.in_order():
+        assert command.run.__module__ == f"genlab.commands.{command.run.__module__.rsplit('.', 1)[1]}"
+    assert "PLUGINS" not in vars(cli)

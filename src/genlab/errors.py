@@ -30,3 +30,8 @@ class LogProbUnavailableError(GenlabError, NotImplementedError):
 class OutputExistsError(GenlabError, FileExistsError):
     """An output path holds files genlab did not write (or a run it may not replace):
     genlab never deletes or overwrites them."""
+
+
+class UsageError(GenlabError):
+    """A mistake in the command line (an unknown option, a bad value, a missing
+    argument): ``genlab`` prints it as one line and exits with status 2."""

@@ -89,12 +89,13 @@ def test_composer_writes_files_and_nll_per_note(music_model, tmp_path):
 
 
 def test_compose_command(music_model, tmp_path):
-    from genlab import cli_sequence
+    from genlab.commands import COMMANDS
 
     m, _ = music_model
     m.save(tmp_path / "model")
     p = argparse.ArgumentParser()
-    handlers = cli_sequence.register(p.add_subparsers(dest="command"))
+    compose = COMMANDS.get("compose")  # the command module registered itself
+    compose.add_parser(p.add_subparsers(dest="command"))
     args = p.parse_args(["compose", str(tmp_path / "model"), "-n", "1", "-o", str(tmp_path / "out"), "--no-wav"])
-    assert handlers["compose"](args) == 0
+    assert compose.run(args) == 0
     assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["piece_0.mid", "piece_0.png"]

@@ -112,7 +112,6 @@ def test_from_run_and_cli_upscale(tmp_path, monkeypatch, capsys):
     pipe = SuperResolution.from_run(run.path)
     assert pipe.factor == 2
     Image.fromarray((np.random.default_rng(0).random((6, 5, 3)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
-    monkeypatch.setattr(cli, "PLUGINS", ["genlab.cli_gan"])
     rc = cli.main(["upscale", str(run.path), str(tmp_path / "a.png"), "-o", str(tmp_path / "out")])
     assert rc == 0
     with Image.open(tmp_path / "out" / "a_x2.png") as im:
