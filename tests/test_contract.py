@@ -370,3 +370,13 @@ def test_reconstruct_keeps_the_training_mode(digits_small):
         model.train()
         assert model.reconstruct(digits_small.x[:3]).shape == (3, 1, 8, 8)
         assert model.training
+
+
+def test_check_model_passes_on_every_family(fitted):
+    """genlab.testing.check_model, the check published for third-party families, holds for
+    every shipped family and variant."""
+    from genlab.testing import check_model
+
+    model, data = fitted
+    passed = check_model(model, data, fitted=True, n=6)
+    assert "sample is seeded" in passed and "load gives the same class" in passed
