@@ -178,10 +178,10 @@ def require(model: Any, *capabilities: str, what: str = "this") -> Tags:
     """``model.tags`` if every one of ``capabilities`` is true there, else a
     ``CapabilityError`` naming what is missing (pipelines declare ``requires`` and call
     this instead of probing with ``hasattr``)."""
-    if not isinstance(getattr(model, "tags", None), Tags):
+    tags = getattr(model, "tags", None)
+    if not isinstance(tags, Tags):
         raise CapabilityError(f"{what} needs a genlab model with {', '.join(capabilities)}; got a "
                               f"{type(model).__name__}, which is not a genlab model (it has no tags)")
-    tags = tags_of(model)
     missing = [c for c in capabilities if not getattr(tags, c)]
     if missing:
         raise CapabilityError(f"{what} needs a model with {', '.join(missing)}; "
@@ -212,6 +212,11 @@ class CapabilityError(GenlabError, TypeError, ValueError):
 
 
 # ----------------------------------------------------------------------------- registries
+def has_data(data: Any) -> bool:
+    """``accepts`` for entries that need the run's data (e.g. a test split to compare with)."""
+    return data is not None
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One registered function with the tags it requires.

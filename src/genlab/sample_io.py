@@ -11,9 +11,10 @@ and each chunk goes straight to the output:
 * ``.txt`` or the terminal (text models): lines appended chunk by chunk;
 * ``.png`` / ``.jpg`` image grids: capped at ``MAX_GRID`` images and ``MAX_GRID_PIXELS``
   pixels (a million 8x8 digits would make a 49,001 x 49,001 px grid);
-* family formats (``model.write_samples``: Bayesian-network CSV with state labels, music
-  ``.mid``/``.wav``): a CSV writer is called chunk by chunk and its rows appended; other
-  family formats get all samples at once, at most ``MAX_IN_MEMORY`` of them.
+* other formats come from the writer registered for the suffix (``SAMPLE_WRITERS``, see
+  ``write_samples``): a Bayesian network's CSV with state labels (streamed chunk by
+  chunk), SMILES ``.smi``, music ``.mid``/``.wav`` (one file per sample, all samples at
+  once, at most ``MAX_IN_MEMORY`` of them).
 
 Files are written to a hidden temporary file beside the target and moved into place at
 the end, so an interrupted run leaves no half-written output; an existing file is never

@@ -22,7 +22,7 @@ import torch
 
 from .. import __version__
 from ..base import atomic_write_bytes
-from ..capabilities import REPORT_SECTIONS, Tags
+from ..capabilities import REPORT_SECTIONS, Tags, has_data
 from ..errors import GenlabError
 from ..runs import Run
 from .figures import plot_curves, plot_reconstructions, plot_table_samples, save_grid
@@ -149,10 +149,6 @@ class ReportContext:
                  figs: "_Figures", notes: list[str]):
         self.run, self.model, self.tags, self.test = run, model, tags, test
         self.n_samples, self.seed, self.figs, self.notes = n_samples, seed, figs, notes
-
-
-def _has_test(test: Any) -> bool:
-    return test is not None
 
 
 def _sample_figure(run: Run, model: Any, test: Any, n: int, seed: int) -> tuple[Path, str]:
@@ -325,18 +321,18 @@ def _image_samples_section(ctx: ReportContext) -> None:
 
 
 @REPORT_SECTIONS.register("reconstructions", requires={"modality": "image", "reconstruction": True},
-                          accepts=_has_test, order=20)
+                          accepts=has_data, order=20)
 def _reconstructions_section(ctx: ReportContext) -> None:
     ctx.figs.add("Reconstructions", lambda: _recon_figure(ctx.run, ctx.model, ctx.test))
 
 
 @REPORT_SECTIONS.register("interpolation", requires={"modality": "image", "interpolation": True},
-                          accepts=_has_test, order=30)
+                          accepts=has_data, order=30)
 def _interpolation_section(ctx: ReportContext) -> None:
     ctx.figs.add("Latent interpolation", lambda: _interp_figure(ctx.run, ctx.model, ctx.test))
 
 
-@REPORT_SECTIONS.register("table-columns", requires={"modality": "table"}, accepts=_has_test, order=10)
+@REPORT_SECTIONS.register("table-columns", requires={"modality": "table"}, accepts=has_data, order=10)
 def _table_section(ctx: ReportContext) -> None:
     ctx.figs.add("Real vs generated columns",
                  lambda: _table_figure(ctx.run, ctx.model, ctx.test, ctx.n_samples, ctx.seed), pixelated=False)

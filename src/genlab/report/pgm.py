@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..capabilities import REPORT_SECTIONS
+from ..capabilities import REPORT_SECTIONS, has_data
 from .dag_layout import DagLayout, layout_dag
 from .figures import _figure, _save_figure
 
@@ -196,11 +196,7 @@ def bayesnet_figures(run: Any, model: Any, test: Any, *, n: int = 10_000, seed: 
     return out
 
 
-def _has_test(test: Any) -> bool:
-    return test is not None
-
-
-@REPORT_SECTIONS.register("graph", requires={"structure": "dag"}, accepts=_has_test, order=5)
+@REPORT_SECTIONS.register("graph", requires={"structure": "dag"}, accepts=has_data, order=5)
 def _bayesnet_section(ctx: Any) -> None:
     """A Bayesian network's report: its graph, marginals and associations (real vs sampled)."""
     for t, p, c in bayesnet_figures(ctx.run, ctx.model, ctx.test):
