@@ -5,7 +5,10 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/pgm_vs_pgmpy.py --part scaling \
         --networks hailfinder win95pts andes pigs link --out benchmarks/pgm_scaling.json
 
-Each network runs in its own subprocess (clean peak-memory numbers). Networks are read
+Each network runs in its own subprocess (clean peak-memory numbers), with
+``PYTHONHASHSEED`` fixed (``--hash-seed``, default 0: pgmpy's junction tree depends on set
+order) and pgmpy's belief propagation allowed ``--pgmpy-mem-gb`` more memory (default 6 GiB;
+beyond that the row says it ran out of memory instead of the machine killing the process). Networks are read
 from pgmpy's package data (``pgmpy/utils/example_models/*.bif.gz``). Where a pgmpy
 operation would take minutes it is timed on a fraction of the work and scaled up; such
 rows are marked ``extrapolated``. In the main part each timing is the best of ``--repeats``
@@ -72,6 +75,24 @@ def paused_gc():
             gc.enable()
 
 
+@contextlib.contextmanager
+def memory_capped(extra_gb: float):
+    """Let this process grow by at most ``extra_gb`` GiB of address space inside the block,
+    so a library that would take the machine's memory raises ``MemoryError`` instead (pgmpy's
+    belief propagation on insurance builds junction-tree factors of over 20 GB)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = vm + int(extra_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def timed(fn, *a, **k):
     with paused_gc():
         t = time.perf_counter()
@@ -91,7 +112,7 @@ def best_of(reps, fn, setup=None):
     return best, out
 
 
-def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
+def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = (), pgmpy_mem_gb: float = 6.0) -> dict:
     def want(op: str) -> bool:
         return not only or op in only
 
@@ -112,7 +133,7 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     from genlab.models.pgm.structure import Scorer, hill_climb, structural_hamming_distance
 
     path = network_path(name)
-    res: dict = {"network": name}
+    res: dict = {"network": name, "python_hash_seed": os.environ.get("PYTHONHASHSEED")}
     t_load, bn = timed(read_bif, path, atol=1e-5)
     res["nodes"], res["edges"] = len(bn.variables_), len(bn.edges())
     res["genlab_load_s"] = t_load
@@ -220,13 +241,20 @@ def run_one(name: str, part: str, pgmpy_cap_s: float, only: tuple = ()) -> dict:
     if part == "main" and not only:
         bp = BeliefPropagation(pm)  # capped loops of up to 30 s keep the collector on
         done, t0 = 0, time.perf_counter()
-        for q, e in q1000:
-            bp.query([q], evidence=e, show_progress=False)
-            done += 1
-            if time.perf_counter() - t0 > pgmpy_cap_s:
-                break
-        res["pgmpy_jt_1000_s"] = (time.perf_counter() - t0) * 1000 / done
-        res["pgmpy_jt_extrapolated"] = done != 1000
+        try:
+            with memory_capped(pgmpy_mem_gb):
+                for q, e in q1000:
+                    bp.query([q], evidence=e, show_progress=False)
+                    done += 1
+                    if time.perf_counter() - t0 > pgmpy_cap_s:
+                        break
+            res["pgmpy_jt_1000_s"] = (time.perf_counter() - t0) * 1000 / done
+            res["pgmpy_jt_extrapolated"] = done != 1000
+        except MemoryError:
+            res["pgmpy_jt_note"] = (f"pgmpy BeliefPropagation ran out of memory (capped at {pgmpy_mem_gb:g} GiB "
+                                    f"more) after {done} queries, {time.perf_counter() - t0:.1f} s")
+        del bp
+        gc.collect()
         df = frame(x)
         model = DiscreteBayesianNetwork(pm.edges())
         model.add_nodes_from(bn.variables_)
@@ -283,6 +311,8 @@ def table(rows: list[dict], part: str) -> str:
                                ("log-lik 100k rows", "pgmpy_loglik_s", "genlab_loglik_s")]:
                 if pk in x and gk in x:
                     out.append(f"| {n} | {op} | {x[pk]:.3f} | {x[gk]:.4f} | {r(x[pk], x[gk])} |")
+                elif pk == "pgmpy_jt_1000_s" and gk in x and "pgmpy_jt_note" in x:
+                    out.append(f"| {n} | {op} | out of memory | {x[gk]:.4f} | - |")
             if "pgmpy_hc_bic" in x:
                 out.append(f"| {n} | HC BIC (SHD to true) | {x['pgmpy_hc_bic']:.1f} ({x['pgmpy_hc_shd']}) | "
                            f"{x['genlab_hc_bic']:.1f} ({x['genlab_hc_shd']}) | true DAG {x['true_dag_bic']:.1f} |")
@@ -307,6 +337,11 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--repeats", type=int, default=3, help="main part: best of this many runs per timing")
     ap.add_argument("--pgmpy-cap-s", type=float, default=60.0, help="time cap per pgmpy loop before extrapolating")
+    ap.add_argument("--pgmpy-mem-gb", type=float, default=6.0,
+                    help="memory pgmpy's belief propagation may add before it counts as out of memory")
+    ap.add_argument("--hash-seed", type=int, default=0,
+                    help="PYTHONHASHSEED of each network's process: pgmpy's junction tree (its "
+                         "elimination order) depends on set order, so its memory and time do too")
     ap.add_argument("--only", nargs="+", default=(), choices=("sample", "ve"),
                     help="time only these pgmpy parts (genlab always runs all)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -318,17 +353,18 @@ def main() -> None:
         SIZES.update(SMOKE_SIZES)
     REPS = a.repeats
     if a.one:
-        print(json.dumps(run_one(a.one, a.part, a.pgmpy_cap_s, tuple(a.only))))
+        print(json.dumps(run_one(a.one, a.part, a.pgmpy_cap_s, tuple(a.only), a.pgmpy_mem_gb)))
         return
     rows = []
     for n in a.networks:
         if a.smoke:  # in this process: a smoke run reports no peak memory
-            rows.append(run_one(n, a.part, a.pgmpy_cap_s, tuple(a.only)))
+            rows.append(run_one(n, a.part, a.pgmpy_cap_s, tuple(a.only), a.pgmpy_mem_gb))
             print(json.dumps(rows[-1]), flush=True)
             continue
         p = subprocess.run([sys.executable, __file__, "--one", n, "--part", a.part,
-                            "--pgmpy-cap-s", str(a.pgmpy_cap_s), "--repeats", str(a.repeats), *(["--only", *a.only] if a.only else [])],
-                           capture_output=True, text=True)
+                            "--pgmpy-cap-s", str(a.pgmpy_cap_s), "--pgmpy-mem-gb", str(a.pgmpy_mem_gb),
+                            "--repeats", str(a.repeats), *(["--only", *a.only] if a.only else [])],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": str(a.hash_seed)})
         if p.returncode:
             print(f"{n} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
             continue
@@ -341,8 +377,10 @@ def main() -> None:
         for op in ("load", "sample", "ve_queries", "jt_1000", "fit", "hc", "loglik"):
             if f"genlab_{op}_s" in x:
                 p = x.get(f"pgmpy_{op}_s")
+                why = ("pgmpy not installed" if not have_pgmpy() else
+                       x["pgmpy_jt_note"] if op == "jt_1000" and "pgmpy_jt_note" in x else "not timed")
                 _common.ratio(f"{x['network']} {op} runs/s", 1 / x[f"genlab_{op}_s"], p and 1 / p, "pgmpy",
-                              "" if p else "pgmpy not installed" if not have_pgmpy() else "not timed")
+                              "" if p else why)
     if a.out:
         out = _common.out_path(a.out)
         with open(out, "w") as f:

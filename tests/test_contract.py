@@ -380,3 +380,5 @@ def test_check_model_passes_on_every_family(fitted):
     model, data = fitted
     passed = check_model(model, data, fitted=True, n=6)
     assert "sample is seeded" in passed and "load gives the same class" in passed
+    if model.tags.log_prob_kind == "exact":  # the Bayesian network and the language models
+        assert "exp(log_prob) sums to 1" in passed

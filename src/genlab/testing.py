@@ -12,6 +12,11 @@ the contract promises, driven by the model's declared ``tags``:
   float64 value per example; a keyword it does not declare is a ``TypeError``;
 * a ``lower_bound`` model that takes ``k`` (importance samples): the bound with ``k = 64``
   is on average at least the one with ``k = 1`` (IWAE tightens with ``k``);
+* an ``exact`` model: ``exp(log_prob)`` sums to 1 (to 1e-6) over a tiny discrete space —
+  the one passed as ``space=``, else every joint state of a ``DiscreteTable``'s first
+  columns (the rest missing, so summed out) or, for a token model with a ``vocab_size``,
+  every continuation of the first data row's first token by up to 4,096 token strings
+  (``<pad>``, id 0, is padding and scored 0, so it is left out);
 * a class-conditional model (``num_classes > 0``): ``sample(n, y=...)`` depends on ``y``;
 * ``save`` / ``genlab.load`` round trip: the loaded model draws the same samples for the
   same seed and gives the same ``log_prob``.
@@ -22,15 +27,22 @@ the names of the checks that passed. The tests of genlab run it over the shipped
 """
 from __future__ import annotations
 
+import itertools
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .base import GenerativeModel, load
 from .capabilities import METHODS, Tags
+from .data.tokenizers import PAD_ID
 from .errors import LogProbUnavailableError
+
+#: the most outcomes the normalisation check of an ``exact`` model enumerates
+SPACE_LIMIT = 4096
 
 
 def _rows(data: Any, n: int) -> Any:
@@ -50,13 +62,53 @@ def _seeded(tags: Tags, g: Any) -> dict[str, Any]:
     return {"generator": g()} if "generator" in tags.log_prob_options else {}
 
 
+def tiny_space(model: Any, data: Any, tags: Tags, limit: int = SPACE_LIMIT) -> tuple[Any, str] | None:
+    """A complete set of outcomes of at most ``limit`` on which an ``exact`` model's
+    probabilities must sum to 1, and its description; ``None`` if none is known.
+
+    * a ``DiscreteTable`` (``codes``/``states``): every joint state of the leading columns
+      whose state counts multiply to at most ``limit``, the other columns missing (``-1``,
+      summed out by ``log_prob``);
+    * a token model (``tags.modality`` text, molecule or music, with an integer
+      ``vocab_size``): the first data row's first token followed by every string of ``L``
+      tokens other than ``<pad>``, ``L`` the longest with at most ``limit`` strings.
+    """
+    if hasattr(data, "codes") and hasattr(data, "states"):
+        cards = [len(s) for s in data.states]
+        m, total = 0, 1
+        while m < len(cards) and total * cards[m] <= limit:
+            total *= cards[m]
+            m += 1
+        if m == 0:
+            return None
+        grid = np.array(list(itertools.product(*[range(c) for c in cards[:m]])), dtype=np.int64)
+        out = np.full((len(grid), len(cards)), -1, dtype=np.int64)
+        out[:, :m] = grid
+        rest = f", the other {len(cards) - m} summed out" if m < len(cards) else ""
+        return out, f"all {len(grid):,} joint states of the first {m} columns{rest}"
+    vocab = getattr(model, "vocab_size", None)
+    if tags.modality in ("text", "molecule", "music") and isinstance(vocab, int) and vocab > 1:
+        rows = _rows(data, 1) if not isinstance(data, str) else None
+        if rows is None or not torch.is_tensor(rows := torch.as_tensor(rows)) or rows.dim() != 2:
+            return None
+        toks = [t for t in range(vocab) if t != PAD_ID]
+        length = max(1, int(math.log(limit) // math.log(len(toks)))) if len(toks) > 1 else 1
+        if len(toks) ** length > limit:
+            return None
+        cont = torch.tensor(list(itertools.product(toks, repeat=length)), dtype=torch.long)
+        first = torch.full((len(cont), 1), int(rows[0, 0]), dtype=torch.long)
+        return torch.cat([first, cont], 1), (f"all {len(cont):,} strings of {length} tokens after "
+                                             f"token {int(rows[0, 0])}")
+    return None
+
+
 def _same(a: Any, b: Any) -> bool:
     a, b = torch.as_tensor(a), torch.as_tensor(b)
     return a.shape == b.shape and bool(torch.equal(a, b))
 
 
 def check_model(model: GenerativeModel, data: Any, *, train: Any = None, n: int = 8,
-                fitted: bool = False) -> list[str]:
+                fitted: bool = False, space: Any = None) -> list[str]:
     """Check that ``model`` keeps the genlab contract (see the module docstring).
 
     Args:
@@ -66,6 +118,8 @@ def check_model(model: GenerativeModel, data: Any, *, train: Any = None, n: int 
         train: passed to ``fit`` (a ``TrainConfig`` or dict; keep it tiny).
         n: samples drawn per check.
         fitted: skip ``fit`` (the model is trained already).
+        space: for an ``exact`` model, every outcome of a tiny discrete space (what
+            ``log_prob`` takes); default ``tiny_space(model, data, tags)``.
     Returns:
         the names of the checks that passed.
     Raises:
@@ -137,6 +191,13 @@ def check_model(model: GenerativeModel, data: Any, *, train: Any = None, n: int 
             lo, se = ones.mean(), ones.std() / ones.numel() ** 0.5
             check("IWAE bound tightens with k", bool(hi >= lo - 3 * se),
                   f"mean bound with k=64 ({float(hi):.4f}) is below k=1 ({float(lo):.4f} +- {float(se):.4f})")
+    if tags.log_prob_kind == "exact":
+        found = (space, "the given space") if space is not None else tiny_space(model, data, tags)
+        if found is not None:
+            with torch.no_grad():
+                total = float(torch.logsumexp(torch.as_tensor(model.log_prob(found[0])).double(), 0))
+            check("exp(log_prob) sums to 1", abs(total) <= 1e-6,
+                  f"over {found[1]} it sums to {math.exp(total):.8f}")
     if tags.conditional and "y" in tags.sample_options:
         with torch.no_grad():
             a = model.sample(n, generator=g(), y=torch.zeros(n, dtype=torch.long))

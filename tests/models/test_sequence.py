@@ -8,6 +8,7 @@ import genlab
 from genlab.data.text import text_splits, item_splits
 from genlab.models import sequence as S
 from genlab.models.sequence import sampling
+from genlab.models.sequence.sampling import mask_never_next
 from genlab.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer
 
 CORPUS = ("the quick brown fox jumps over the lazy dog.\n" * 3 + "a stitch in time saves nine.\n") * 12
@@ -89,7 +90,7 @@ def test_log_prob_is_sum_of_stepwise_log_softmax(models, splits, name):
         state = None
         for t in range(1, x.shape[1]):
             logits, state = m._next_logits(x[:, :t], state)
-            ref += logits.double().log_softmax(-1).gather(1, x[:, t:t + 1]).squeeze(1)
+            ref += mask_never_next(logits).double().log_softmax(-1).gather(1, x[:, t:t + 1]).squeeze(1)
     assert lp.shape == (3,) and lp.dtype == torch.float64
     torch.testing.assert_close(lp, ref, rtol=1e-5, atol=1e-4)
     nats = -lp.sum().item() / (3 * (x.shape[1] - 1))
@@ -175,7 +176,8 @@ def test_beam_search_finds_at_least_greedy_likelihood(models):
     beams = m.beam_search("the ", beam_width=4, max_len=20)
     assert len(beams) == 4 and [s for _, s in beams] == sorted((s for _, s in beams), reverse=True)
     greedy = m.beam_search("the ", beam_width=1, max_len=20)[0][1]
-    assert beams[0][1] >= greedy - 1e-9
+    # the same path scored in a batch of 4 rows or of 1 differs by float32 rounding (~1e-7)
+    assert beams[0][1] >= greedy - 1e-5
 
 
 def test_stop_string_ends_rows(models):

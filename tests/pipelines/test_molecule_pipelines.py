@@ -215,15 +215,17 @@ def test_latent_search_moves_codes_toward_the_objective():
               for _ in range(600)]
     sp = molecule_splits({"train": chains[:500], "val": chains[500:]}, name="chains")
     torch.manual_seed(0)
-    vae = SeqVAE(embed_dim=16, enc_hidden=32, dec_hidden=48, dec_layers=1, latent_dim=2, kl_max=0.1,
-                 kl_warmup_steps=50).fit(sp["train"], {**TRAIN, "epochs": 20, "lr": 5e-3})
+    # (40 epochs and kl_max 0.3: the final mean rose by 5.4-6.0 for training seeds 0, 1, 2;
+    # 20 epochs and kl_max 0.1 passed for one seed in three)
+    vae = SeqVAE(embed_dim=16, enc_hidden=32, dec_hidden=48, dec_layers=1, latent_dim=2, kl_max=0.3,
+                 kl_warmup_steps=50).fit(sp["train"], {**TRAIN, "epochs": 40, "lr": 5e-3})
 
     def nitrogens(smiles):
         return np.array([float(s.upper().count("N")) for s in smiles])
 
-    out = LatentSearch(vae, nitrogens)(rounds=5, n_samples=120, elite=0.15, seed=0, progress=False)
+    out = LatentSearch(vae, nitrogens)(rounds=8, n_samples=120, elite=0.15, seed=0, progress=False)
     h = out["history"]
-    assert len(h) == 5 and all(0.5 <= r["valid"] <= 1 for r in h)
+    assert len(h) == 8 and all(0.5 <= r["valid"] <= 1 for r in h)
     assert h[-1]["mean"] > h[0]["mean"] + 1.5       # the codes drift to N-rich molecules
     assert h[-1]["std"] < h[0]["std"]                # and the search narrows
     assert [s for _, s in out["top"]] == sorted((s for _, s in out["top"]), reverse=True)

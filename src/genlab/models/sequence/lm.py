@@ -20,6 +20,7 @@ from ..torch_model import TorchGenerativeModel
 from ...errors import DataError
 from ...progress import tick
 from . import sampling
+from .sampling import mask_never_next
 from ...data.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID, SPECIALS, from_config
 
 
@@ -87,7 +88,7 @@ class SequenceLM(TorchGenerativeModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Mean next-token cross-entropy (nats per token) over non-``<pad>`` targets."""
         x = batch["x"]
-        logits = self._logits(x[:, :-1])                               # (B, T-1, V)
+        logits = mask_never_next(self._logits(x[:, :-1]))              # (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
                                ignore_index=PAD_ID)
         return {"loss": loss, "bits_per_token": loss / math.log(2)}
@@ -103,7 +104,7 @@ class SequenceLM(TorchGenerativeModel):
         out = []
         for s in range(0, len(x), batch_size):
             xb = x[s:s + batch_size]
-            lp = self._logits(xb[:, :-1]).double().log_softmax(-1)
+            lp = mask_never_next(self._logits(xb[:, :-1])).double().log_softmax(-1)
             lp = lp.gather(-1, xb[:, 1:, None]).squeeze(-1)
             out.append(lp.masked_fill(xb[:, 1:] == PAD_ID, 0.0))
             tick(len(xb))  # the caller's progress, if any (genlab.progress.task)

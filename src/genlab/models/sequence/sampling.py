@@ -16,7 +16,19 @@ from typing import Any, Sequence
 
 import torch
 
-from ...data.tokenizers import EOS_ID, PAD_ID
+from ...data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+#: tokens a sequence model never predicts: ``<pad>`` only fills rows after ``<eos>``, and
+#: ``<bos>`` only opens a row. Their logits are masked to ``-inf`` in training, scoring
+#: and decoding alike, so ``log_prob`` is a distribution over real continuations (it sums
+#: to 1 over them) and no sample holds a ``<pad>`` or ``<bos>`` in mid-row.
+NEVER_NEXT = (PAD_ID, BOS_ID)
+
+
+def mask_never_next(logits: torch.Tensor) -> torch.Tensor:
+    """``logits (..., V)`` with the ``NEVER_NEXT`` tokens set to ``-inf`` (out of place)."""
+    idx = torch.tensor(NEVER_NEXT, device=logits.device)
+    return logits.index_fill(-1, idx, float("-inf"))
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -92,6 +104,7 @@ def generate(model: Any, prompt: torch.Tensor, max_len: int, *, temperature: flo
     tok = model.tokenizer_ if stop else None
     while ids.shape[1] < max_len:
         logits, state = model._next_logits(ids, state if use_cache else None)
+        logits = mask_never_next(logits)
         nxt = next_token(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                          generator=generator)
         nxt = nxt.masked_fill(done, PAD_ID)
@@ -135,7 +148,7 @@ def beam_search(model: Any, prompt: torch.Tensor, beam_width: int, max_len: int,
     state = None
     while ids.shape[1] < max_len and len(ids):
         logits, state = model._next_logits(ids, state)
-        logp = logits.double().log_softmax(-1)                  # (K, V)
+        logp = mask_never_next(logits).double().log_softmax(-1)  # (K, V)
         cand = (scores[:, None] + logp).flatten()
         top = torch.topk(cand, min(2 * beam_width, len(cand)))
         V = logp.shape[1]

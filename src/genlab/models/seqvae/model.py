@@ -36,6 +36,7 @@ from ...errors import DataError
 from ...progress import tick
 from ...registry import MODELS
 from ..sequence import sampling
+from ..sequence.sampling import mask_never_next
 from ..sequence.lm import SequenceLM
 from ...data.tokenizers import BOS, BOS_ID, EOS_ID, PAD_ID
 from .config import SeqVAEConfig
@@ -256,7 +257,7 @@ class SeqVAE(TorchGenerativeModel):
         inp = self._decoder_input(x[:, :-1], z, word_dropout=wd)                    # (B, T-1, E+d)
         packed = pack_padded_sequence(inp, steps, batch_first=True, enforce_sorted=False)
         out, _ = self.decoder(packed, self._initial_state(z))
-        logits = self.head(self.drop(out.data))                                     # (sum L-1, V)
+        logits = mask_never_next(self.head(self.drop(out.data)))                    # (sum L-1, V)
         tgt = pack_padded_sequence(x[:, 1:], steps, batch_first=True, enforce_sorted=False).data
         nll = F.cross_entropy(logits, tgt, reduction="none", ignore_index=PAD_ID)
         return -pad_packed_sequence(out._replace(data=nll), batch_first=True)[0].sum(1)
