@@ -27,6 +27,7 @@ from typing import Any, Callable
 from . import __version__
 from .base import atomic_write_json, load as load_model
 from .errors import DataError, GenlabError, TrainingDivergedError
+from .devices import resolve_device
 from .outputs import RUN_FILE  # the run layout lives in outputs.py
 from .registry import MODELS
 from .train import TrainConfig
@@ -202,7 +203,7 @@ def fit_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig 
             "layout": layout_record(), "history": [],
         })
     if not main:
-        distributed.setup()
+        distributed.setup(resolve_device(train_cfg.device))  # the backend follows the device
         distributed.barrier()  # wait for rank 0 to create the run folder
         model.fit(splits["train"], train_cfg, val=splits.get("val"), run_dir=out, resume=resume)
         return Run(out)
@@ -217,7 +218,7 @@ def fit_run(model: str | Any, data: Any, *, out: str | Path, train: TrainConfig 
                    world_size=world)
     run.update(status="running", resumed=_now() if resume else None, finished=None, error=None)
     if distributed.rank_and_world()[1] > 1:
-        distributed.setup()
+        distributed.setup(resolve_device(train_cfg.device))  # the backend follows the device
         distributed.barrier()
     t0 = time.time()
     try:

@@ -16,7 +16,7 @@ from ._common import parse_overrides, print_run_summary
 def _train_config_dict(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
     cfg = dict(extra)
     for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "threads", "max_steps",
-                "patience", "augment"):
+                "patience", "augment", "device", "precision", "compile"):
         v = getattr(args, key, None)
         if v is not None:
             cfg[key] = v
@@ -134,6 +134,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="a dataset option, repeatable (e.g. --data-opt n_train=50000 --data-opt augment=2)")
     s.add_argument("--seed", type=int)
     s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    s.add_argument("--device", help="auto (default: a CUDA GPU, else Apple MPS, else the CPU), cpu, cuda, "
+                   "cuda:N or mps; may change on --resume")
+    s.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"],
+                   help="32 (default; resumes bit-identically), bf16-mixed or 16-mixed (autocast; float16 "
+                        "with a gradient scaler)")
+    s.add_argument("--compile", action="store_const", const=True, default=None,
+                   help="compile the model's forward with torch.compile")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; --epochs, --lr, --max-steps, "
                         "--patience, --grad_clip, ... may change (recorded in run.json's history)")

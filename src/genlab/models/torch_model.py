@@ -4,6 +4,7 @@ layers once the data shape is known, ``fit`` through the generic trainer, save/l
 import the trainer."""
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,37 @@ import torch
 from torch import nn
 
 from ..base import CONFIG_FILE, MAX_PARAMETERS, WEIGHTS_FILE, Config, GenerativeModel
+from ..devices import module_device, noise, to_device
 from ..errors import ModelFormatError
+
+
+#: the public methods that take and return tensors: on a model that is not on the CPU their
+#: tensor arguments are moved to its device and their tensor results back to the CPU, so
+#: callers (writers, metrics, reports) see CPU tensors on every device
+DEVICE_API = ("sample", "log_prob", "reconstruct", "encode", "decode", "interpolate", "sample_latent",
+              "token_log_probs", "upscale", "beam_search", "progress_image")
+CPU = torch.device("cpu")
+
+
+def _to_caller(value: Any) -> Any:
+    """A device-API result as callers get it: its tensors on the CPU."""
+    return to_device(value, CPU)
+
+
+def _device_api(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def on_device(self: "TorchGenerativeModel", *args: Any, **kwargs: Any) -> Any:
+        dev = self.device
+        if dev.type == "cpu" or self.__dict__.get("_in_device_api"):  # inner calls keep device tensors
+            return fn(self, *args, **kwargs)
+        self.__dict__["_in_device_api"] = True
+        try:
+            return _to_caller(fn(self, *to_device(args, dev), **to_device(kwargs, dev)))
+        finally:
+            self.__dict__["_in_device_api"] = False
+
+    on_device._device_api = True  # type: ignore[attr-defined]
+    return on_device
 
 
 class TorchGenerativeModel(GenerativeModel, nn.Module):
@@ -23,6 +54,13 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
     ``forward(batch) -> dict`` returning ``{"loss": scalar, **parts}`` so that the one
     generic trainer trains every such model.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in DEVICE_API:  # each class wraps the methods it defines itself
+            fn = cls.__dict__.get(name)
+            if callable(fn) and not getattr(fn, "_device_api", False):
+                setattr(cls, name, _device_api(fn))
 
     def __init__(self, config: Config | None = None, **overrides: Any):
         nn.Module.__init__(self)
@@ -61,6 +99,21 @@ class TorchGenerativeModel(GenerativeModel, nn.Module):
         from ..train.steps import GradientStep
 
         return GradientStep()
+
+    # -- devices
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (``model.to("cuda")`` moves them; a fit leaves them on
+        ``TrainConfig.device``)."""
+        return module_device(self)
+
+    def _noise(self, *shape: int, generator: torch.Generator | None = None, kind: str = "normal") -> torch.Tensor:
+        """Seeded noise drawn on the CPU (the same for a seed on every device), on ``self.device``."""
+        return noise(shape, generator=generator, device=self.device, kind=kind)
+
+    def _on_device(self, value: Any) -> Any:
+        """Tensors of ``value`` moved to ``self.device`` (a no-op on the CPU)."""
+        return to_device(value, self.device)
 
     # -- shared machinery
     def prepare(self, dataset: Any) -> None:

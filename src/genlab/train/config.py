@@ -50,6 +50,14 @@ class TrainConfig(Config):
             (``None`` or ``True``); ``False`` shows nothing.
         tensorboard: also log to TensorBoard in the run folder (``None`` = whenever the
             ``tensorboard`` package is installed and there is a run folder).
+        device: ``auto`` (a CUDA GPU, else Apple's MPS, else the CPU), ``cpu``, ``cuda``,
+            ``cuda:N`` or ``mps`` (``genlab.devices``). The fitted model stays there; its
+            ``sample`` / ``log_prob`` take and return CPU tensors either way. May change
+            on resume.
+        precision: ``32``, ``bf16-mixed`` (autocast to bfloat16) or ``16-mixed`` (float16
+            with a gradient scaler). Only ``32`` resumes bit-identically; fixed for a run.
+        compile: compile the model's ``forward`` with ``torch.compile`` (first steps are
+            slow while it compiles; needs a C++ compiler on the CPU).
     """
 
     epochs: int = 10
@@ -79,6 +87,9 @@ class TrainConfig(Config):
     augment: str | None = None
     progress: bool | None = None
     tensorboard: bool | None = None
+    device: str = "auto"
+    precision: str = "32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -118,6 +129,14 @@ class TrainConfig(Config):
                 check_threads(self.threads)
             except ValueError as e:
                 raise ValueError(f"TrainConfig: {e}") from None
+        from ..devices import DeviceError, check_device_spec, check_precision
+
+        try:
+            check_device_spec(self.device)
+            object.__setattr__(self, "precision", check_precision(self.precision))  # 32 -> "32"
+        except DeviceError as e:
+            raise ValueError(f"TrainConfig: {e}") from None
+        need(isinstance(self.compile, bool), f"compile must be true or false, got {self.compile!r}")
         if self.augment:
             from ..data.augment import parse_augment
 

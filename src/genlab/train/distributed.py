@@ -26,16 +26,26 @@ def rank_and_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def setup() -> tuple[int, int]:
+_COMM = {"device": torch.device("cpu")}  # where the small tensors of collectives live (NCCL: the GPU)
+
+
+def setup(device: torch.device | None = None) -> tuple[int, int]:
     """Join the process group if launched by torchrun; returns ``(rank, world_size)``.
 
-    The group is joined once per process and left at exit (``_leave``): joining a second
-    time after leaving can read the first group's rendezvous keys and hang, so a process
-    that fits twice (two models in one script) keeps one group."""
+    The backend follows the training ``device``: NCCL when it is a CUDA GPU (this process's
+    GPU becomes the current one), gloo otherwise. The group is joined once per process and
+    left at exit (``_leave``): joining a second time after leaving can read the first
+    group's rendezvous keys and hang, so a process that fits twice (two models in one
+    script) keeps one group."""
     rank, world = rank_and_world()
+    device = torch.device("cpu") if device is None else device
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_leave)
+    if world > 1:
+        _COMM["device"] = device if dist.get_backend() == "nccl" else torch.device("cpu")
     return rank, world
 
 
@@ -57,7 +67,7 @@ def barrier() -> None:
 
 def all_finite(value: torch.Tensor) -> bool:
     """True only if ``value`` is finite on every process."""
-    ok = torch.tensor([1.0 if bool(torch.isfinite(value).all()) else 0.0])
+    ok = torch.tensor([1.0 if bool(torch.isfinite(value).all()) else 0.0], device=_COMM["device"])
     if dist.is_initialized():
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     return bool(ok.item() > 0)
@@ -68,7 +78,7 @@ def mean_logs(logs: dict[str, float]) -> dict[str, float]:
     if not dist.is_initialized() or not logs:
         return logs
     keys = sorted(logs)
-    t = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
+    t = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=_COMM["device"])
     dist.all_reduce(t)
     t /= dist.get_world_size()
     return dict(zip(keys, t.tolist()))

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 
 from .._threads import training_threads
+from ..devices import (check_precision_on, full_precision, make_scaler, module_device, precision_context,
+                       resolve_device, to_device)
 from ..data.dataset import Dataset, as_dataset
 from ..errors import DataError, TrainingDivergedError
 from . import distributed
@@ -42,7 +44,7 @@ CHECKPOINT_DIR = "checkpoints"
 # order, optimizer, schedule shape, augmentation) and must stay as recorded.
 RESUMABLE_FIELDS = ("epochs", "max_steps", "lr", "grad_clip", "patience", "min_delta",
                     "eval_every", "checkpoint_every", "log_every", "threads", "progress",
-                    "tensorboard")
+                    "tensorboard", "device", "compile")
 
 
 def resume_changes(recorded: dict[str, Any], now: dict[str, Any], *, what: str) -> dict[str, list[Any]]:
@@ -128,6 +130,8 @@ class Trainer:
         self.rank, self.world = 0, 1
         self.run_dir: Path | None = None
         self._log_file = self._tb = None
+        self.device = torch.device("cpu")
+        self.scaler = None
 
     # ------------------------------------------------------------------ data
     def _batch(self, ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -160,7 +164,7 @@ class Trainer:
             g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
             batch["x"] = self._augment(batch["x"], g)
         self._draws += 1
-        return batch
+        return to_device(batch, self.device)
 
     def shard(self, value: Any, *, group: int = 1) -> Any:
         """This process's contiguous rows of a global batch (a tensor, a dict of tensors or
@@ -179,7 +183,8 @@ class Trainer:
         bs = max(self.config.batch_size, 256)
         for start in range(0, len(ds), bs):
             idx = torch.arange(start, min(start + bs, len(ds)))
-            out = model(self._batch(ds, idx))
+            with self.autocast():  # batches go where the model is (also outside a fit)
+                out = model(to_device(self._batch(ds, idx), module_device(model)))
             for k, v in out.items():
                 if torch.is_tensor(v) and v.dim() == 0:
                     sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
@@ -187,6 +192,11 @@ class Trainer:
         return {k: v / len(ds) for k, v in sums.items()}
 
     # ------------------------------------------------------------------ primitives for steps
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast region of ``TrainConfig.precision`` on the training device (the
+        trainer runs every ``step.run`` and validation forward pass inside it; a no-op at 32)."""
+        return precision_context(self.device, self.config.precision)
+
     def check(self, loss: torch.Tensor, what: str = "loss") -> None:
         """Stop the run (``TrainingDivergedError``) if ``loss`` is not finite on some
         process, or explodes against the recent history of ``what`` (``ExplosionGuard``)."""
@@ -207,17 +217,28 @@ class Trainer:
         finite: ``what`` names them in the error, e.g. "generator"), step."""
         opt, params = self.optimizers[name], self._params[name]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.world > 1:
-            distributed.average_gradients(params)
-        label = f"{what} gradient" if what else "gradient"
-        if self.config.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-            if not torch.isfinite(norm):
-                self._diverged(float(norm), what=f"{label} norm")
-        elif not grads_finite(params):
-            self._diverged(float("nan"), what=label)
-        opt.step()
+        scaler = self.scaler
+        with full_precision(self.device):  # backward and step outside autocast
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if self.world > 1:
+                distributed.average_gradients(params)
+            label = f"{what} gradient" if what else "gradient"
+            if scaler is not None:
+                # float16: a step whose scaled gradients overflowed is skipped and the scale
+                # lowered (GradScaler's rule), not a divergence; the loss guard still watches
+                scaler.unscale_(opt)
+                if self.config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                return
+            if self.config.grad_clip is not None:
+                norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+                if not torch.isfinite(norm):
+                    self._diverged(float(norm), what=f"{label} norm")
+            elif not grads_finite(params):
+                self._diverged(float("nan"), what=label)
+            opt.step()
 
     # ------------------------------------------------------------------ logging
     def _log(self, row: dict[str, Any]) -> None:
@@ -271,6 +292,8 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "guards": {k: g.state_dict() for k, g in self.guards.items()},
             "config": self._signature(model),
+            **({"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def _restore(self, model: Any, ckpt: dict[str, Any], ckpt_dir: Path) -> None:
@@ -302,6 +325,10 @@ class Trainer:
             self.guards[k] = ExplosionGuard()
             self.guards[k].load_state_dict(values)
         torch.set_rng_state(ckpt["rng"])
+        if "cuda_rng" in ckpt and self.device.type == "cuda":  # dropout noise drawn on the GPU
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.step, self.epoch, self.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
         self.best_value, self.best_step = ckpt["best_value"], ckpt["best_step"]
         self.bad_evals, self.stopped_early = ckpt["bad_evals"], ckpt["stopped_early"]
@@ -320,7 +347,9 @@ class Trainer:
         step = self._given_step if self._given_step is not None else model.training_step()  # fresh per fit
         self.training_step = step
         step.check(cfg, model)  # refuse what this kind of update cannot honour, before any work
-        rank, world = distributed.setup()
+        self.device = resolve_device(cfg.device)  # under torchrun "cuda" is this process's GPU
+        check_precision_on(self.device, cfg.precision)
+        rank, world = distributed.setup(self.device)
         self.rank, self.world = rank, world
         main = rank == 0
         train_ds, val_ds = resolve_data(data, val, cfg)
@@ -339,6 +368,11 @@ class Trainer:
         self._stack.enter_context(training_threads(cfg.threads, model))  # 1 for a small model
         if ckpt is None and not model.fitted:
             model.on_fit_start(train_ds)  # e.g. parts started from a pretrained model
+        model.to(self.device)
+        self.scaler = make_scaler(self.device, cfg.precision)
+        if cfg.compile:
+            model.forward = torch.compile(model.forward)  # an instance attribute, removed after the fit
+            self._stack.callback(model.__dict__.pop, "forward", None)
         if model.tags.conditional and train_ds.y is None:
             raise DataError(
                 f"{type(model).__name__} is conditional (num_classes="
@@ -399,7 +433,8 @@ class Trainer:
                 if world > 1:  # randomness of a step is a function of (seed, step, rank): a resume replays it
                     torch.manual_seed(mix_seed(cfg.seed, self.step, rank))
                 self._epoch_ended, self._draws = None, 0
-                logs = step.run(self, self.next_batch())
+                with self.autocast():
+                    logs = step.run(self, self.next_batch())
                 self.step += 1
                 if first:  # a step may leave an optimizer unused at first: torch warns of a skipped rate, wrongly
                     first = False

@@ -122,5 +122,5 @@ class Autoencoder(TorchGenerativeModel):
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes ``(n, latent_dim)`` from the Gaussian fitted to the training codes."""
-        eps = torch.randn(int(n), self.config.latent_dim, generator=generator)
+        eps = self._noise(int(n), self.config.latent_dim, generator=generator)
         return self.latent_mean + eps @ self.latent_scale_tril.T

@@ -70,7 +70,7 @@ class AdversarialModel(TorchGenerativeModel):
         without a penalty), drawn before the batch is sharded over processes."""
         c = self.config
         if c.loss == "wgan-gp" or (c.gp_always and c.gp_weight > 0):
-            return losses.penalty_weights(len(x), x.dim(), g)
+            return losses.penalty_weights(len(x), x.dim(), g).to(x.device)
         return None
 
     def _d_loss(self, real_out, fake_out, real_x, fake_x, y, eps) -> dict[str, torch.Tensor]:
@@ -142,13 +142,13 @@ class GAN(AdversarialModel):
                                  "with num_classes=-1 to sample by class")
             return None
         if y is None:
-            return torch.arange(n) % self.n_cond  # cycle through the classes
+            return torch.arange(n, device=self.device) % self.n_cond  # cycle through the classes
         y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
         if y.numel() == 1 and n > 1:
             y = y.expand(n)
         if len(y) != n or int(y.min()) < 0 or int(y.max()) >= self.n_cond:
             raise ValueError(f"y must hold {n} labels in 0..{self.n_cond - 1}, got {y.tolist()[:8]}")
-        return y
+        return self._on_device(y)
 
     def d_step(self, batch: dict[str, torch.Tensor], g: torch.Generator, shard: Any = None) -> dict[str, torch.Tensor]:
         """Discriminator loss on a real batch and as many fresh fakes (G held fixed). The
@@ -156,7 +156,7 @@ class GAN(AdversarialModel):
         take = shard or _whole
         x = batch["x"]
         y = batch.get("y") if self.n_cond else None
-        z = torch.randn(len(x), self.config.latent_dim, generator=g)
+        z = self._noise(len(x), self.config.latent_dim, generator=g)
         eps = self._penalty_weights(x, g)
         x, y, z, eps = take(x), take(y), take(z), take(eps)
         with torch.no_grad():
@@ -168,8 +168,8 @@ class GAN(AdversarialModel):
         ``shard`` keeps this process's rows of them)."""
         take = shard or _whole
         n = self.batch_size_
-        y = torch.randint(self.n_cond, (n,), generator=g) if self.n_cond else None
-        z = torch.randn(n, self.config.latent_dim, generator=g)
+        y = self._on_device(torch.randint(self.n_cond, (n,), generator=g)) if self.n_cond else None
+        z = self._noise(n, self.config.latent_dim, generator=g)
         y, z = take(y), take(z)
         return {"g_loss": losses.g_loss(self.config.loss, self.discriminator(self.generator(z, y), y))}
 
@@ -180,7 +180,7 @@ class GAN(AdversarialModel):
         x = x[:len(x) - len(x) % self.config.pack] if len(x) >= self.config.pack else x.repeat(self.config.pack, *[1] * (x.dim() - 1))[:self.config.pack]
         y = batch.get("y")[:len(x)] if (self.n_cond and batch.get("y") is not None) else self._labels(None, len(x))
         g = torch.Generator().manual_seed(len(x))
-        fake = self.sampler(torch.randn(len(x), self.config.latent_dim, generator=g), y)
+        fake = self.sampler(self._noise(len(x), self.config.latent_dim, generator=g), y)
         r, f = self.discriminator(x, y), self.discriminator(fake, y)
         return {"loss": losses.d_loss(self.config.loss, r, f), "d_real": r.mean(), "d_fake": f.mean()}
 
@@ -188,7 +188,7 @@ class GAN(AdversarialModel):
     def fixed_inputs(self, data: Dataset, seed: int) -> dict[str, torch.Tensor]:
         n = self.config.n_fixed if len(self.config.data_shape) == 3 else 2500
         g = torch.Generator().manual_seed(seed)
-        return {"z": torch.randn(n, self.config.latent_dim, generator=g), "y": self._labels(None, n)}
+        return {"z": self._noise(n, self.config.latent_dim, generator=g), "y": self._labels(None, n)}
 
     @torch.no_grad()
     def progress_image(self, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -249,7 +249,7 @@ class GAN(AdversarialModel):
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws ``(n, latent_dim)`` from ``N(0, I)``."""
-        return torch.randn(int(n), self.config.latent_dim, generator=generator)
+        return self._noise(int(n), self.config.latent_dim, generator=generator)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: Any = None) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ...base import Config
+from ...devices import bernoulli
 from ..torch_model import TorchGenerativeModel
 from ...registry import MODELS
 
@@ -70,14 +71,14 @@ class RBM(TorchGenerativeModel):
 
     def _gibbs(self, v: torch.Tensor, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
         for _ in range(steps):
-            h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)
-            v = torch.bernoulli(torch.sigmoid(h @ self.W.T + self.b), generator=generator)
+            h = bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)
+            v = bernoulli(torch.sigmoid(h @ self.W.T + self.b), generator=generator)
         return v
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         v = batch["x"].flatten(1)
         if ((v != 0) & (v != 1)).any():
-            v = torch.bernoulli(v)  # grey levels as probabilities
+            v = bernoulli(v)  # grey levels as probabilities
         with torch.no_grad():
             if self.config.persistent:
                 # chains restored from a checkpoint are non-zero: a resumed run keeps them
@@ -85,7 +86,7 @@ class RBM(TorchGenerativeModel):
                 if not self.chains_ready and not bool(self.chains.any()):
                     # start the chains at data (tiled batch rows): from uniform noise the
                     # negative phase tends to settle in an all-hidden-off mode and stay
-                    rows = torch.arange(self.chains.shape[0]) % v.shape[0]
+                    rows = torch.arange(self.chains.shape[0], device=v.device) % v.shape[0]
                     self.chains.copy_(v[rows])
                     self.chains_ready = True
                 vk = self._gibbs(self.chains, self.config.cd_k)
@@ -111,9 +112,9 @@ class RBM(TorchGenerativeModel):
             pick = torch.randint(0, self.chains.shape[0], (n,), generator=generator)
             v = self.chains[pick].clone()
         else:
-            v = torch.bernoulli(torch.full((n, self.b.numel()), 0.5), generator=generator)
+            v = bernoulli(torch.full((n, self.b.numel()), 0.5, device=self.b.device), generator=generator)
         v = self._gibbs(v, (steps or self.config.sample_steps) - 1, generator)
-        h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)
+        h = bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)
         return torch.sigmoid(h @ self.W.T + self.b).reshape(n, *self.config.data_shape)  # mean of the last step
 
     @torch.no_grad()
@@ -122,20 +123,20 @@ class RBM(TorchGenerativeModel):
         """AIS estimate of ``log Z`` from the base RBM with ``W = 0`` and the same visible
         biases; returns (estimate, standard error of the log-mean-exp)."""
         n = chains or self.config.ais_chains
-        bs = torch.linspace(0, 1, betas or self.config.ais_betas, dtype=torch.float64)
+        bs = torch.linspace(0, 1, betas or self.config.ais_betas, dtype=torch.float64, device=self.W.device)
         W, b, c = self.W.double(), self.b.double(), self.c.double()
         log_z0 = nn.functional.softplus(b).sum() + self.config.hidden * math.log(2)
-        v = torch.bernoulli(torch.sigmoid(b).expand(n, -1), generator=generator)
+        v = bernoulli(torch.sigmoid(b).expand(n, -1), generator=generator)
 
         def log_f(v: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
             # -F_beta(v) for p_beta(v, h) ∝ exp(b.v + beta (v.W.h + c.h)); beta=0 is the base
             return v @ b + nn.functional.softplus(beta * (v @ W + c)).sum(-1)
 
-        logw = torch.zeros(n, dtype=torch.float64)
+        logw = torch.zeros(n, dtype=torch.float64, device=v.device)
         for k in range(1, len(bs)):
             logw += log_f(v, bs[k]) - log_f(v, bs[k - 1])
-            h = torch.bernoulli(torch.sigmoid(bs[k] * (v @ W + c)), generator=generator)
-            v = torch.bernoulli(torch.sigmoid(bs[k] * (h @ W.T) + b), generator=generator)
+            h = bernoulli(torch.sigmoid(bs[k] * (v @ W + c)), generator=generator)
+            v = bernoulli(torch.sigmoid(bs[k] * (h @ W.T) + b), generator=generator)
         m = logw.max()
         est = float(log_z0 + m + torch.log(torch.exp(logw - m).mean()))
         w = torch.exp(logw - m)

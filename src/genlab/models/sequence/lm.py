@@ -205,7 +205,7 @@ class SequenceLM(TorchGenerativeModel):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         sampling.check_sampling_args(temperature, top_k, top_p)
-        ids = self._prompt_ids(n, prompt)
+        ids = self._on_device(self._prompt_ids(n, prompt))
         max_len = self.config.data_shape[0] if max_len is None else int(max_len)
         if max_len <= ids.shape[1]:
             raise ValueError(f"max_len={max_len} leaves no room after the {ids.shape[1]}-token prompt")
@@ -228,7 +228,7 @@ class SequenceLM(TorchGenerativeModel):
             ``[(ids (L,), score), ...]``, best first, at most ``beam_width``.
         """
         self.check_fitted()
-        ids = self._prompt_ids(1, prompt)[0]
+        ids = self._on_device(self._prompt_ids(1, prompt)[0])
         max_len = self.config.data_shape[0] if max_len is None else int(max_len)
         was = self.training
         self.eval()

@@ -61,7 +61,14 @@ class RecurrentLM(SequenceLM):
     def _run(self, inp: torch.Tensor, state=None):
         """Logits ``(B, L, V)`` for tokens ``inp (B, L)`` starting from ``state``."""
         h = self.drop(self.embed(inp))                                  # (B, L, E)
-        out, state = self.rnn(h, state)                                 # (B, L, H)
+        if h.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
+                and torch.get_autocast_dtype("cpu") == torch.float16:
+            # oneDNN has no float16 recurrent kernels on the CPU: the recurrence runs in
+            # float32 there (the rest of the network still autocasts)
+            with torch.autocast("cpu", enabled=False):
+                out, state = self.rnn(h.float(), state)
+        else:
+            out, state = self.rnn(h, state)                             # (B, L, H)
         return self.head(self.drop(out)), state
 
     def _logits(self, inp: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,8 @@ def next_token(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | N
     if temperature == 0:
         return logits.argmax(-1)
     probs = filter_logits(logits.float(), temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
+    if generator is not None and probs.device.type != "cpu":  # a seeded CPU generator: draw on the CPU
+        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
@@ -98,7 +100,7 @@ def generate(model: Any, prompt: torch.Tensor, max_len: int, *, temperature: flo
     check_sampling_args(temperature, top_k, top_p)
     ids = prompt
     B, P = ids.shape
-    done = torch.zeros(B, dtype=torch.bool)
+    done = torch.zeros(B, dtype=torch.bool, device=ids.device)
     state = None
     tail = max((len(s) for s in stop), default=0)
     tok = model.tokenizer_ if stop else None
@@ -148,7 +150,7 @@ def beam_search(model: Any, prompt: torch.Tensor, beam_width: int, max_len: int,
     state = None
     while ids.shape[1] < max_len and len(ids):
         logits, state = model._next_logits(ids, state)
-        logp = mask_never_next(logits).double().log_softmax(-1)  # (K, V)
+        logp = mask_never_next(logits).double().log_softmax(-1).cpu()  # (K, V)
         cand = (scores[:, None] + logp).flatten()
         top = torch.topk(cand, min(2 * beam_width, len(cand)))
         V = logp.shape[1]
@@ -167,8 +169,8 @@ def beam_search(model: Any, prompt: torch.Tensor, beam_width: int, max_len: int,
         if not keep_rows:
             ids = ids[:0]
             break
-        index = torch.tensor(keep_rows)
-        ids = torch.cat([ids[index], torch.tensor(keep_tok)[:, None]], 1)
+        index = torch.tensor(keep_rows, device=ids.device)
+        ids = torch.cat([ids[index], torch.tensor(keep_tok, device=ids.device)[:, None]], 1)
         scores = torch.tensor(keep_score, dtype=torch.float64)
         state = model._reorder_state(state, index)
         # log-probabilities only fall as beams grow: stop once no alive beam can win

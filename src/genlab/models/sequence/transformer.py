@@ -44,7 +44,7 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=L > 1)
         else:  # new queries see the whole past and the causal part of the new tokens
             S = k.shape[2]
-            mask = torch.ones(L, S, dtype=torch.bool).tril(past)
+            mask = torch.ones(L, S, dtype=torch.bool, device=q.device).tril(past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         y = y.transpose(1, 2).reshape(B, L, D)
         return self.drop(self.proj(y)), (k, v)
@@ -98,7 +98,7 @@ class Transformer(SequenceLM):
         L = inp.shape[1]
         if start + L > self.context:
             raise ValueError(f"sequence of {start + L} tokens exceeds the context of {self.context}")
-        h = self.drop(self.tok(inp) + self.pos(torch.arange(start, start + L)))  # (B, L, D)
+        h = self.drop(self.tok(inp) + self.pos(torch.arange(start, start + L, device=inp.device)))  # (B, L, D)
         new = []
         for i, block in enumerate(self.blocks):
             h, kv = block(h, None if caches is None else caches[i])

@@ -46,7 +46,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 def row_lengths(x: torch.Tensor) -> torch.Tensor:
     """Tokens of each row ``(B, T)`` up to and including its last non-``<pad>`` token, ``(B,)``."""
-    pos = torch.arange(1, x.shape[1] + 1).expand_as(x)
+    pos = torch.arange(1, x.shape[1] + 1, device=x.device).expand_as(x)
     return (pos * (x != PAD_ID)).amax(1)
 
 
@@ -241,7 +241,7 @@ class SeqVAE(TorchGenerativeModel):
     def _decoder_input(self, ids: torch.Tensor, z: torch.Tensor, *, word_dropout: float = 0.0) -> torch.Tensor:
         emb = self.embed(ids)                                                       # (B, L, E)
         if word_dropout > 0:  # blank whole tokens (never the first), Bowman et al. 2016
-            keep = torch.rand(ids.shape) >= word_dropout
+            keep = torch.rand(ids.shape, device=ids.device) >= word_dropout
             keep[:, 0] = True
             emb = emb * keep[..., None]
         return torch.cat([self.drop(emb), z[:, None].expand(-1, ids.shape[1], -1)], -1)
@@ -315,7 +315,7 @@ class SeqVAE(TorchGenerativeModel):
                 xb = x[s:s + chunk]
                 lengths = row_lengths(xb)
                 mu, logvar = self._posterior(xb, lengths)                           # (b, d)
-                eps = torch.randn(k, *mu.shape, generator=generator)                # (k, b, d)
+                eps = self._noise(k, *mu.shape, generator=generator)                # (k, b, d)
                 z = mu + (0.5 * logvar).exp() * eps
                 log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * LOG_2PI).sum(-1)  # (k, b)
                 log_pz = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
@@ -371,7 +371,7 @@ class SeqVAE(TorchGenerativeModel):
             raise ValueError(f"z must have shape (N, {self.config.latent_dim}), got {tuple(z.shape)}")
         start = self.config.start
         first = [BOS_ID] if start == BOS else self.tokenizer_.encode(start)
-        prompt = torch.tensor(first, dtype=torch.long).expand(len(z), -1).clone()
+        prompt = torch.tensor(first, dtype=torch.long, device=z.device).expand(len(z), -1).clone()
         max_len = self.config.data_shape[0] if max_len is None else int(max_len)
         if max_len <= prompt.shape[1]:
             raise ValueError(f"max_len={max_len} leaves no room after the start token")
@@ -385,7 +385,7 @@ class SeqVAE(TorchGenerativeModel):
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws ``(n, latent_dim)`` from the prior ``N(0, I)``."""
-        return torch.randn(int(n), self.config.latent_dim, generator=generator)
+        return self._noise(int(n), self.config.latent_dim, generator=generator)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0,

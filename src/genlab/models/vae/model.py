@@ -12,6 +12,7 @@ from torch import nn
 
 from ..torch_model import TorchGenerativeModel
 from ...data.dataset import Dataset
+from ...devices import bernoulli
 from ...errors import DataError
 from ...nn import decoder, encoder
 from ...progress import tick
@@ -140,20 +141,20 @@ class VAE(TorchGenerativeModel):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         self.eval()
         if self.n_cond and y is None:
-            y = torch.arange(int(n)) % self.n_cond
-        z = temperature * torch.randn(int(n), self.config.latent_dim, generator=generator)
+            y = torch.arange(int(n), device=self.device) % self.n_cond
+        z = temperature * self._noise(int(n), self.config.latent_dim, generator=generator)
         x = self.decode(z, y)
         if mean is None:
             mean = self.config.likelihood == "bernoulli"
         if mean:
             return x
         if self.config.likelihood == "bernoulli":
-            return torch.bernoulli(x, generator=generator)
-        return x + self._std() * torch.randn(x.shape, generator=generator)
+            return bernoulli(x, generator=generator)
+        return x + self._std() * self._noise(*x.shape, generator=generator)
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws ``(n, latent_dim)`` from the prior ``N(0, I)``."""
-        return torch.randn(int(n), self.config.latent_dim, generator=generator)
+        return self._noise(int(n), self.config.latent_dim, generator=generator)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -215,7 +216,7 @@ class VAE(TorchGenerativeModel):
             yb = None if y is None else torch.as_tensor(y).reshape(-1)[s:s + chunk]
             mu, logvar = self.encode(xb, yb)  # (b, d)
             std = (0.5 * logvar).exp()
-            eps = torch.randn(k, *mu.shape, generator=generator)  # (k, b, d)
+            eps = self._noise(k, *mu.shape, generator=generator)  # (k, b, d)
             z = mu + std * eps
             log_q = (-0.5 * eps.pow(2) - (0.5 * logvar) - 0.5 * LOG_2PI).sum(-1)  # (k, b)
             log_pz = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
