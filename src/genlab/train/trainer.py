@@ -197,6 +197,10 @@ class Trainer:
         trainer runs every ``step.run`` and validation forward pass inside it; a no-op at 32)."""
         return precision_context(self.device, self.config.precision)
 
+    def _full_precision(self) -> contextlib.AbstractContextManager:
+        """Outside the autocast region (nothing to leave at 32-bit)."""
+        return contextlib.nullcontext() if self.config.precision == "32" else full_precision(self.device)
+
     def check(self, loss: torch.Tensor, what: str = "loss") -> None:
         """Stop the run (``TrainingDivergedError``) if ``loss`` is not finite on some
         process, or explodes against the recent history of ``what`` (``ExplosionGuard``)."""
@@ -218,7 +222,7 @@ class Trainer:
         opt, params = self.optimizers[name], self._params[name]
         opt.zero_grad(set_to_none=True)
         scaler = self.scaler
-        with full_precision(self.device):  # backward and step outside autocast
+        with self._full_precision():  # backward and step outside autocast
             (scaler.scale(loss) if scaler is not None else loss).backward()
             if self.world > 1:
                 distributed.average_gradients(params)
