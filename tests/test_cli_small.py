@@ -243,7 +243,7 @@ def test_every_command_is_a_registered_module():
 
     names = [n for n, _ in COMMANDS.in_order()]
     assert names[:3] == ["list", "train", "sample"] and names[-1] == "quickstart"
-    assert {"upscale", "compose", "interpolate", "design", "evaluate", "judge", "report"} <= set(names)
+    assert {"upscale", "compose", "interpolate", "design", "evaluate", "judge", "report", "data"} <= set(names)
     for name, command in COMMANDS.in_order():
         assert command.run.__module__ == f"genlab.commands.{command.run.__module__.rsplit('.', 1)[1]}"
     assert "PLUGINS" not in vars(cli)

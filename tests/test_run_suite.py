@@ -46,6 +46,9 @@ CASES = {
                                    "latent_dim": 2}, {"limit": 200}),
     "lstm-molecules": ("lstm", "mols.smi", {"hidden": 16, "layers": 1}, {}),
     "lstm-music": ("lstm", "folk", {"hidden": 16, "layers": 1}, {"tunes": 30, "limit": 60}),
+    # packed, memory-mapped data (every split read row by row: GENLAB_PACK_IN_MEMORY_BYTES=0)
+    "vae-packed": ("vae", "digits.gldata", {**TINY}, {}),
+    "lstm-packed": ("lstm", "corpus.gldata", {"hidden": 16, "layers": 1}, {}),
 }
 TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}
 # the heading each report section writes
@@ -56,7 +59,8 @@ HEADINGS = {"samples": "Samples", "reconstructions": "Reconstructions", "interpo
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """The data files the cases name: a corpus, a table sampled from asia, SMILES chains."""
+    """The data files the cases name: a corpus, a table sampled from asia, SMILES chains,
+    and packs of digits and of the corpus."""
     from genlab.models.pgm import read_bif
 
     d = tmp_path_factory.mktemp("data")
@@ -66,6 +70,10 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(1)
     chains = dict.fromkeys("".join(rng.choice(list("CCCCCCNO"), int(rng.integers(3, 9)))) for _ in range(300))
     (d / "mols.smi").write_text("SMILES\n" + "\n".join(chains) + "\n")
+    from genlab.data.packed import pack
+
+    pack("digits", d / "digits.gldata", progress=False)
+    pack(str(d / "corpus.txt"), d / "corpus.gldata", progress=False, options={"block_size": 16})
     return d
 
 
@@ -109,8 +117,10 @@ def _read_back(path, n, tags):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_whole_run(case, files, tmp_path):
+def test_a_whole_run(case, files, tmp_path, monkeypatch):
     name, data, config, options = CASES[case]
+    if data.endswith(".gldata"):
+        monkeypatch.setenv("GENLAB_PACK_IN_MEMORY_BYTES", "0")
     source = str(files / data) if (files / data).exists() else data
     out = tmp_path / "run"
 

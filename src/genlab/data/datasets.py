@@ -335,6 +335,15 @@ def load_splits(name_or_path: str | os.PathLike, **options: Any) -> dict[str, Da
     name, path = _resolve(name_or_path)
     if name is not None:
         return _call(DATASETS.get(name), f"dataset {name!r}", options)
+    from .packed import is_packed, load_packed
+
+    if is_packed(path):  # a NAME.gldata folder: memory-mapped splits
+        extra = sorted(set(options) - {"binarize", "limit"})
+        if extra:
+            raise DataError(f"a packed dataset takes only binarize and limit, not {', '.join(extra)} "
+                            "(those were fixed when it was packed)")
+        _finish({}, False, options.get("limit"))  # checks limit
+        return load_packed(path, binarize=bool(options.get("binarize")), limit=options.get("limit"))
     if Path(path).suffix.lower() == ".txt":  # a user's text corpus: token windows
         from .text import text_file_splits
 

@@ -33,7 +33,8 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
     tags = tags_of(model)
     if tags.self_scoring:
         return model.evaluate(test)  # families fitted by their own estimator score themselves
-    ds = test.subset(slice(0, max_examples)) if len(test) > max_examples else test
+    # a subset is in memory (a packed, memory-mapped split is read here, at most max_examples rows)
+    ds = test.subset(slice(0, min(len(test), max_examples)))
     out: dict[str, float] = {"n_test": float(len(ds))}
     scores = Trainer({"batch_size": 256}).evaluate(model, ds)
     out.update({f"test_{k}": v for k, v in scores.items()})

@@ -115,6 +115,10 @@ def judge_for(data: Any) -> Judge:
     if text is None:
         raise ValueError(f"judge_for needs a dataset name, a Dataset or a shape (C, H, W), "
                          f"got {type(data).__name__}")
+    from ...data.packed import is_packed, packed_source
+
+    if is_packed(text) and packed_source(text):  # a pack of a shipped dataset: its judge
+        text = packed_source(text) or text
     name = _canonical(text)
     if name in SHIPPED:
         return load_judge(name)
