@@ -93,7 +93,7 @@ def chunk_generator(seed: int, index: int) -> torch.Generator:
 
 
 def iter_chunks(model: Any, n: int, *, seed: int = 0, chunk_size: int | None = None,
-                progress: bool | None = None, **sample_kwargs: Any) -> Iterator[Any]:
+                progress: bool | None = None, only: Any = None, **sample_kwargs: Any) -> Iterator[Any]:
     """Draw ``n`` samples from ``model`` chunk by chunk (see the module docstring for the
     seeding), yielding each chunk as ``model.sample`` returns it.
 
@@ -104,6 +104,8 @@ def iter_chunks(model: Any, n: int, *, seed: int = 0, chunk_size: int | None = N
         chunk_size: samples per chunk (default ``chunk_size_for(model)``).
         progress: a progress bar on stderr; ``None``: when there are several chunks.
             On a terminal it is a tqdm bar, otherwise a line every ``PROGRESS_EVERY_S`` s.
+        only: draw only the chunks whose index it accepts (a predicate), yielding
+            ``(index, chunk)`` pairs (how the processes of a torchrun split the work).
         **sample_kwargs: passed to ``model.sample`` (e.g. ``temperature``). Per-sample
             options (``y``, ``prompt``, ``low_res``) holding ``n`` entries are sliced per
             chunk; a conditional model without ``y`` cycles through its classes across
@@ -120,16 +122,19 @@ def iter_chunks(model: Any, n: int, *, seed: int = 0, chunk_size: int | None = N
     per_row = {k: v for k, v in sample_kwargs.items()
                if k in PER_ROW_OPTIONS and _rows(k, v) == n and n_chunks > 1}
     return _draw(model, n, b, seed, progress if progress is not None else n_chunks > 1, cycle,
-                 per_row, sample_kwargs)
+                 per_row, sample_kwargs, only)
 
 
 def _draw(model: Any, n: int, b: int, seed: int, progress: bool, cycle: bool,
-          per_row: dict[str, Any], sample_kwargs: dict[str, Any]) -> Iterator[Any]:
-    """The generator behind ``iter_chunks`` (its arguments already checked)."""
+          per_row: dict[str, Any], sample_kwargs: dict[str, Any], only: Any = None) -> Iterator[Any]:
+    """The generator behind ``iter_chunks`` (its arguments already checked); with ``only``
+    (a predicate on the chunk index) just those chunks, as ``(index, chunk)`` pairs."""
     n_chunks = -(-n // b)
     with _progress(n, progress) as bar:
         for i in range(n_chunks):
             start, m = i * b, min(b, n - i * b)
+            if only is not None and not only(i):
+                continue
             kw = dict(sample_kwargs)
             kw.update({k: v[start:start + m] for k, v in per_row.items()})
             if cycle:
@@ -137,7 +142,7 @@ def _draw(model: Any, n: int, b: int, seed: int, progress: bool, cycle: bool,
             x = model.sample(m, generator=chunk_generator(seed, i), **kw)
             if len(x) != m:
                 raise GenlabError(f"{type(model).__name__}.sample({m}) returned {len(x)} samples")
-            yield x
+            yield x if only is None else (i, x)
             bar.update(m)
 
 
@@ -159,12 +164,15 @@ class SampleJob:
     file unless ``overwrite``)."""
 
     def __init__(self, model: Any, tags: Any, n: int, path: Path, *, overwrite: bool,
-                 chunk_size: int, draw: dict[str, Any]):
+                 chunk_size: int, draw: dict[str, Any], drawn: Path | None = None):
         self.model, self.tags, self.n, self.path = model, tags, n, path
         self.overwrite, self.chunk_size, self._draw = overwrite, chunk_size, draw
+        self._drawn = drawn  # a folder of chunks drawn by the processes of a torchrun
 
     def chunks(self) -> Iterator[Any]:
         """The samples, chunk by chunk (seeded as the module docstring says)."""
+        if self._drawn is not None:
+            return _read_chunks(self._drawn)
         return iter_chunks(self.model, self.n, **self._draw)
 
     def all_samples(self) -> Any:
@@ -236,6 +244,10 @@ def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, s
     tags = tags_of(model)
     draw = dict(seed=seed, chunk_size=chunk_size, progress=progress, **sample_kwargs)
     if out is None and tags.text_output:
+        from .train import distributed
+
+        if distributed.rank_and_world()[0] != 0:  # under torchrun rank 0 prints, once
+            return None
         return _print_text(model, tags, n, stdout, draw)
     if out is None:
         default = {"image": "samples.png", "table": "samples.csv", "discrete-table": "samples.csv"}
@@ -250,9 +262,64 @@ def write_samples(model: Any, n: int, out: str | os.PathLike | None = None, *, s
     if entry is None:
         raise SampleOutputError(f"-o {path}: {type(model).__name__} samples ({tags.modality}) can be "
                                 f"written as {', '.join(writers_for(model))}")
+    from .train import distributed
+
+    if distributed.rank_and_world()[1] > 1:
+        return _write_distributed(model, tags, n, path, entry, overwrite=overwrite, chunk_size=chunk_size, draw=draw)
     job = SampleJob(model, tags, n, path, overwrite=overwrite, chunk_size=_chunk(model, chunk_size), draw=draw)
     entry.fn(job)
     return f"wrote {n} samples to {path}"
+
+
+def _write_distributed(model: Any, tags: Any, n: int, path: Path, entry: Any, *, overwrite: bool,
+                       chunk_size: int | None, draw: dict[str, Any]) -> str | None:
+    """``write_samples`` under torchrun: process ``r`` of ``w`` draws the chunks ``i`` with
+    ``i % w == r`` (each with its own ``(seed, i)`` generator, so the samples are those of one
+    process) into a hidden folder beside ``path`` (a shared file system across machines);
+    then rank 0 runs the writer over them in order and removes the folder. Returns the line
+    to show on rank 0, ``None`` elsewhere."""
+    from .train import distributed
+
+    rank, world = distributed.rank_and_world()
+    distributed.setup()
+    shared = path.parent / f".{path.name}.torchrun-chunks"
+    if rank == 0:
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+    distributed.barrier()
+    kw = dict(draw)
+    kw["progress"] = kw.get("progress") if rank == 0 else False
+    try:
+        for i, x in iter_chunks(model, n, only=lambda i: i % world == rank, **kw):
+            _save_chunk(shared / f"chunk_{i:09d}", x)
+        distributed.barrier()
+        if rank != 0:
+            distributed.barrier()
+            return None
+        job = SampleJob(model, tags, n, path, overwrite=overwrite, chunk_size=_chunk(model, chunk_size),
+                        draw=draw, drawn=shared)
+        entry.fn(job)
+    finally:
+        if rank == 0:
+            shutil.rmtree(shared, ignore_errors=True)
+    distributed.barrier()
+    return f"wrote {n} samples to {path} ({world} processes)"
+
+
+def _save_chunk(stem: Path, x: Any) -> None:
+    if torch.is_tensor(x):
+        torch.save(x.detach().cpu(), stem.with_suffix(".pt"))
+    else:
+        np.save(stem.with_suffix(".npy"), np.asarray(x), allow_pickle=False)
+
+
+def _read_chunks(folder: Path) -> Iterator[Any]:
+    """The chunks saved by ``_write_distributed``, in chunk order."""
+    for f in sorted(folder.iterdir()):
+        if f.suffix == ".pt":
+            yield torch.load(f, weights_only=True)
+        elif f.suffix == ".npy":
+            yield np.load(f, allow_pickle=False)
 
 
 def writers_for(model: Any) -> list[str]:

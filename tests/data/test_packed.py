@@ -165,3 +165,25 @@ def test_a_subset_of_a_packed_split_is_in_memory(tmp_path):
     sub = lazy.subset(torch.tensor([5, 1, 3]))
     assert type(sub) is Dataset and torch.equal(sub.x, load_splits("digits")["test"].x[[5, 1, 3]])
     assert float(lazy.x.max()) == 1.0 and lazy.shape == (1, 8, 8) and len(lazy) == 269
+
+
+def test_dataloader_workers_give_the_same_training_and_resume(tmp_path, monkeypatch):
+    """TrainConfig.workers reads batches ahead in worker processes: the same batches in the
+    same order, so the weights equal those of reading in the main process, also across a
+    resume that changes the number of workers."""
+    from genlab.workflow import train_run
+
+    monkeypatch.setenv("GENLAB_PACK_IN_MEMORY_BYTES", "0")
+    out = pack("digits", tmp_path / "d.gldata", progress=False)
+    cfg = {"hidden": (16,), "latent_dim": 2}
+    plain = train_run("vae", str(out), out=tmp_path / "a", model_config=cfg,
+                      train={**TRAIN, "epochs": 2, "augment": "shift:1"}, report=False)
+    train_run("vae", str(out), out=tmp_path / "b", model_config=cfg,
+              train={**TRAIN, "epochs": 1, "augment": "shift:1", "workers": 2}, report=False)
+    resumed = train_run("vae", None, out=tmp_path / "b", train={"epochs": 2, "workers": 1}, resume=True,
+                        report=False)
+    assert resumed.info["history"][-1]["changed"]["workers"] == [2, 1]
+    sa, sb = plain.model().state_dict(), resumed.model().state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    with pytest.raises(ValueError, match="workers must be an integer"):
+        genlab.train.TrainConfig(workers=-1)

@@ -108,3 +108,70 @@ def test_two_processes_train_a_gan_like_one(tmp_path):
     assert rows[0] == rows[1] == json.loads((tmp_path / "one" / "rows_0.json").read_text()) // 2 > 0
     assert json.loads((tmp_path / "one" / "cond" / "run.json").read_text())["world_size"] == 1
     assert json.loads((tmp_path / "two" / "cond" / "run.json").read_text())["world_size"] == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_on_loopback_match_one_process(tmp_path):
+    """Two torchrun "nodes" (one process each) meet at a rendezvous on 127.0.0.1 and train
+    to one process's weights, writing one shared run folder (rank 0 of node 0 writes)."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    port = _free_port()
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r),
+                               "--nproc-per-node", "1", "--rdzv-backend", "static",
+                               "--rdzv-endpoint", f"127.0.0.1:{port}", str(script), str(tmp_path / "nodes")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in (0, 1)]
+    outs = [p.communicate(timeout=300) for p in nodes]
+    for p, (_, err) in zip(nodes, outs):
+        assert p.returncode == 0, err[-3000:]
+    a = genlab.load(tmp_path / "one" / "model").state_dict()
+    b = genlab.load(tmp_path / "nodes" / "model").state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+    rows = (tmp_path / "nodes" / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == len((tmp_path / "one" / "run" / "metrics.jsonl").read_text().splitlines())
+
+
+def test_genlab_sample_under_torchrun_equals_one_process(tmp_path):
+    """`genlab sample` in two processes: each draws its share of the seeded chunks, rank 0
+    writes them in order, so every format holds one process's samples byte for byte."""
+    from genlab.workflow import train_run
+
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    vae = train_run("vae", "digits", out=tmp_path / "vae", model_config={"hidden": (16,), "latent_dim": 2},
+                    train={"epochs": 1, "progress": False}, report=False)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 300)
+    lm = train_run("lstm", str(corpus), out=tmp_path / "lm", model_config={"hidden": 16, "layers": 1},
+                   train={"epochs": 1, "progress": False}, report=False)
+    for run, n, suffixes in ((vae, 2500, (".npy", ".png")), (lm, 40, (".txt",))):
+        for suffix in suffixes:
+            outs = {}
+            for how, cmd in (("one", [sys.executable, "-m", "genlab"]),
+                             ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                      "--nproc_per_node", "2", "-m", "genlab"])):
+                target = tmp_path / f"{how}{suffix}"
+                p = subprocess.run([*cmd, "sample", str(run.path), "-n", str(n), "--seed", "3", "-o", str(target)],
+                                   env=env, capture_output=True, text=True, timeout=300)
+                assert p.returncode == 0, p.stderr[-3000:]
+                outs[how] = target.read_bytes()
+                if how == "two":
+                    assert "(2 processes)" in p.stdout and p.stdout.count("wrote") == 1, p.stdout
+            assert outs["one"] == outs["two"], suffix
+    assert not list(tmp_path.glob(".*torchrun-chunks"))  # the shared chunks are removed

@@ -16,7 +16,7 @@ from ._common import parse_overrides, print_run_summary
 def _train_config_dict(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
     cfg = dict(extra)
     for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "threads", "max_steps",
-                "patience", "augment", "device", "precision", "compile"):
+                "patience", "augment", "device", "precision", "compile", "workers"):
         v = getattr(args, key, None)
         if v is not None:
             cfg[key] = v
@@ -141,6 +141,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "with a gradient scaler)")
     s.add_argument("--compile", action="store_const", const=True, default=None,
                    help="compile the model's forward with torch.compile")
+    s.add_argument("--workers", type=int, help="DataLoader worker processes reading batches ahead (default 0); "
+                   "the same batches in the same order")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; --epochs, --lr, --max-steps, "
                         "--patience, --grad_clip, ... may change (recorded in run.json's history)")

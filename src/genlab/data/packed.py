@@ -54,44 +54,119 @@ def is_packed(path: str | os.PathLike) -> bool:
 
 # ----------------------------------------------------------------------------- reading
 class PackedArray:
-    """The ``x`` of a packed split: rows read from a memory map and decoded on indexing.
+    """The ``x`` of a packed split: rows read from disk and decoded on indexing.
 
     Supports what training and evaluation ask of ``x``: ``len``, ``shape``, ``dtype``,
     ``dim()``, indexing by an int, slice, index tensor or array (returning a decoded
     ``torch.Tensor``), and ``min()``/``max()`` (recorded at pack time). ``binarize``
-    thresholds as rows are read."""
+    thresholds as rows are read. Rows are read with ``os.pread`` (runs of consecutive rows
+    in one call), not through a memory map: the pages read stay in the OS cache, outside
+    this process's resident memory, and no read-ahead drags in rows nobody asked for. The
+    file is opened once per process (a forked worker opens its own)."""
 
     def __init__(self, path: Path, kind: str, stats: dict[str, float], threshold: float | None = None):
         self.path, self.kind, self.stats, self.threshold = Path(path), kind, stats, threshold
         try:
-            self._mm = np.load(self.path, mmap_mode="r")
+            with open(self.path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read(f)
+                self._offset = f.tell()
+            size = self.path.stat().st_size
         except (OSError, ValueError) as e:
             raise PackError(f"{self.path}: cannot read the packed array ({e}); pack the data again") from None
-        self.storage = self._mm.dtype
+        if fortran or not shape:
+            raise PackError(f"{self.path}: not a packed array (Fortran order or no rows); pack the data again")
+        self._shape, self.storage = tuple(int(v) for v in shape), np.dtype(dtype)
+        self._row = int(np.prod(self._shape[1:], dtype=np.int64)) * self.storage.itemsize
+        if size < self._offset + self._shape[0] * self._row:
+            raise PackError(f"{self.path} is truncated ({size:,} bytes for {self._shape[0]:,} rows of "
+                            f"{self._row:,}): pack the data again")
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers: no descriptor
+        return {**self.__dict__, "_fd": None, "_pid": -1}
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
 
     @property
     def shape(self) -> torch.Size:
-        return torch.Size(self._mm.shape)
+        return torch.Size(self._shape)
 
     @property
     def dtype(self) -> torch.dtype:
         return torch.int64 if self.kind == "sequence" else torch.float32
 
     def dim(self) -> int:
-        return self._mm.ndim
+        return len(self._shape)
 
     @property
     def ndim(self) -> int:
-        return self._mm.ndim
+        return len(self._shape)
 
     def __len__(self) -> int:
-        return int(self._mm.shape[0])
+        return self._shape[0]
 
     def size(self, dim: int | None = None) -> Any:
         return self.shape if dim is None else self.shape[dim]
 
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (int64, in range) in that order, read in runs of consecutive rows
+        straight into the result (sorted requests) or into a buffer then put in order."""
+        out = np.empty((len(rows), *self._shape[1:]), dtype=self.storage)
+        if not len(rows):
+            return out
+        ascending = bool(np.all(np.diff(rows) == 1)) if len(rows) > 1 else True
+        order = None if ascending else np.argsort(rows, kind="stable")
+        srt = rows if order is None else rows[order]
+        dest = out if order is None else np.empty_like(out)
+        flat = dest.reshape(len(rows), -1).view(np.uint8)
+        fd = self._file()
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(srt) != 1) + 1, [len(srt)]])
+        for a, b in zip(starts[:-1], starts[1:]):
+            first, want = int(srt[a]), (int(b) - int(a)) * self._row
+            got = os.preadv(fd, [memoryview(flat[a:b]).cast("B")], self._offset + first * self._row)
+            if got != want:
+                raise PackError(f"{self.path}: short read at row {first} (is the file being changed?)")
+        if order is not None:
+            out[order] = dest
+        return out
+
+    def __getitem__(self, index: Any) -> torch.Tensor:
+        n = self._shape[0]
+        if torch.is_tensor(index):
+            index = index.numpy()
+        if isinstance(index, (int, np.integer)):
+            i = int(index) + (n if index < 0 else 0)
+            if not 0 <= i < n:
+                raise IndexError(f"index {index} is out of range for {n} rows")
+            return self._decode(self._read_rows(np.array([i], dtype=np.int64))[0])
+        if isinstance(index, slice):
+            rows = np.arange(*index.indices(n), dtype=np.int64)
+        else:
+            rows = np.asarray(index)
+            if rows.dtype == np.bool_:
+                rows = np.flatnonzero(rows)
+            if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+                raise IndexError(f"a packed array is indexed by rows (int, slice, 1-d ints or mask), got {index!r}")
+            rows = np.where(rows < 0, rows + n, rows).astype(np.int64)
+            if len(rows) and (rows.min() < 0 or rows.max() >= n):
+                raise IndexError(f"row index out of range for {n} rows")
+        return self._decode(self._read_rows(rows))
+
     def _decode(self, a: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.array(a))  # a copy: the rows leave the memory map
+        t = torch.from_numpy(a)
         if self.kind == "sequence":
             return t.long()
         if self.storage == np.uint8:
@@ -99,17 +174,6 @@ class PackedArray:
         else:
             t = t.float()
         return (t > self.threshold).float() if self.threshold is not None else t
-
-    def __getitem__(self, index: Any) -> torch.Tensor:
-        if torch.is_tensor(index):
-            index = index.numpy()
-        if isinstance(index, np.ndarray) and index.ndim == 1 and index.dtype != np.bool_ and len(index) > 1:
-            order = np.argsort(index, kind="stable")  # read in file order, return in the asked order
-            rows = self._mm[index[order]]
-            out = np.empty_like(rows)
-            out[order] = rows
-            return self._decode(out)
-        return self._decode(self._mm[index])
 
     def min(self) -> torch.Tensor:
         v = self.stats["min"] if self.threshold is None else float(self.stats["min"] > self.threshold)

@@ -44,7 +44,7 @@ CHECKPOINT_DIR = "checkpoints"
 # order, optimizer, schedule shape, augmentation) and must stay as recorded.
 RESUMABLE_FIELDS = ("epochs", "max_steps", "lr", "grad_clip", "patience", "min_delta",
                     "eval_every", "checkpoint_every", "log_every", "threads", "progress",
-                    "tensorboard", "device", "compile")
+                    "tensorboard", "device", "compile", "workers")
 
 
 def resume_changes(recorded: dict[str, Any], now: dict[str, Any], *, what: str) -> dict[str, list[Any]]:
@@ -98,6 +98,40 @@ def resolve_data(data: Any, val: Any, cfg: TrainConfig) -> tuple[Dataset, Datase
     return train_ds, val_ds
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order of ``n`` training examples in ``epoch``: a permutation seeded by ``(seed, epoch)``."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(seed, epoch)))
+
+
+def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) -> torch.Tensor:
+    """The rows of batch ``b`` of an epoch's ``order``, trimmed to whole groups of
+    ``multiple`` rows (PacGAN packs; a batch shorter than one group takes the first)."""
+    idx = order[b * batch_size:(b + 1) * batch_size]
+    if len(idx) % multiple:
+        idx = idx[:len(idx) - len(idx) % multiple] if len(idx) >= multiple else order[:multiple]
+    return idx
+
+
+class EpochBatches(torch.utils.data.Dataset):
+    """Batch ``b`` of one epoch's order as a map-style dataset (``dataset[b]`` is the batch
+    dict), for ``DataLoader`` workers to read ahead: every worker computes the same
+    ``(seed, epoch)`` order, so the batches are those of the main process."""
+
+    def __init__(self, data: Dataset, seed: int, epoch: int, batch_size: int, multiple: int):
+        self.data, self.batch_size, self.multiple = data, batch_size, multiple
+        self.order = epoch_order(len(data), seed, epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
+        idx = batch_rows(self.order, int(b), self.batch_size, self.multiple)
+        batch = {"x": self.data.x[idx]}
+        if self.data.y is not None:
+            batch["y"] = self.data.y[idx]
+        return batch
+
+
 def planned_steps(n_train: int, cfg: TrainConfig, batches_per_step: int = 1) -> int:
     """Steps a fit of ``n_train`` examples under ``cfg`` takes when one step counts for
     ``batches_per_step`` batches (a GAN's ``n_critic``): ``epochs`` passes, at least one
@@ -143,28 +177,45 @@ class Trainer:
     def next_batch(self) -> dict[str, torch.Tensor]:
         """The next global batch of the epoch's order (``(seed, epoch)``-seeded), augmented
         with a generator seeded by ``(seed, step, draw)``; a step that takes several
-        batches calls this for all but its first."""
+        batches calls this for all but its first. With ``TrainConfig.workers`` the rows are
+        read ahead by DataLoader worker processes (``EpochBatches``): the same batches in
+        the same order."""
         if self.batch_in_epoch >= self._spe:  # a step that takes several batches crossed an epoch end
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-        if self._perm_epoch != self.epoch:
-            self._perm_epoch = self.epoch
-            self._perm = torch.randperm(len(self.train_data),
-                                        generator=torch.Generator().manual_seed(mix_seed(self.config.seed, self.epoch)))
-        bs, b = self.config.batch_size, self.batch_in_epoch
-        idx = self._perm[b * bs:(b + 1) * bs]
+        b = self.batch_in_epoch
+        if self.config.workers:
+            batch = self._prefetched(self.epoch, b)
+        else:
+            if self._perm_epoch != self.epoch:
+                self._perm_epoch, self._perm = self.epoch, epoch_order(len(self.train_data), self.config.seed,
+                                                                       self.epoch)
+            batch = self._batch(self.train_data, batch_rows(self._perm, b, self.config.batch_size, self._multiple))
         self.batch_in_epoch = b + 1
         if self.batch_in_epoch == self._spe:
             self._epoch_ended = self.epoch  # the epoch whose last batch this is
-        k = self._multiple
-        if len(idx) % k:  # whole groups only (PacGAN); a batch shorter than one group takes the first
-            idx = idx[:len(idx) - len(idx) % k] if len(idx) >= k else self._perm[:k]
-        batch = self._batch(self.train_data, idx)
         if self._augment is not None:
             draw = self._draws
             g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
             batch["x"] = self._augment(batch["x"], g)
         self._draws += 1
         return to_device(batch, self.device)
+
+    def _prefetched(self, epoch: int, b: int) -> dict[str, torch.Tensor]:
+        """Batch ``b`` of ``epoch`` from the worker processes (a new loader per epoch, and
+        after a resume, starting at ``b``)."""
+        if self._loader_at != (epoch, b):
+            from torch.utils.data import DataLoader
+
+            reader = EpochBatches(self.train_data, self.config.seed, epoch, self.config.batch_size, self._multiple)
+            self._loader = iter(DataLoader(reader, batch_size=None, sampler=range(b, self._spe),
+                                           num_workers=self.config.workers, prefetch_factor=2,
+                                           pin_memory=self.device.type == "cuda",
+                                           # its own generator: the loader's base seed must not
+                                           # draw from torch's global RNG (the model's noise)
+                                           generator=torch.Generator().manual_seed(mix_seed(self.config.seed, epoch))))
+        batch = next(self._loader)
+        self._loader_at = (epoch, b + 1)
+        return batch
 
     def shard(self, value: Any, *, group: int = 1) -> Any:
         """This process's contiguous rows of a global batch (a tensor, a dict of tensors or
@@ -410,6 +461,7 @@ class Trainer:
         self.resume_changes: dict[str, list[Any]] = {}
         self._best_state: dict[str, torch.Tensor] | None = None
         self._perm_epoch, self._perm = -1, None
+        self._loader, self._loader_at = None, None
         if resume and ckpt is None and ckpt_dir is not None and main and (self.run_dir / METRICS_FILE).exists():
             (self.run_dir / METRICS_FILE).unlink()  # killed before its first checkpoint
         if ckpt is not None:
