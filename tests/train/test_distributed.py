@@ -69,15 +69,27 @@ GAN_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _one_and_two(tmp_path, script_text):
-    script = tmp_path / "train.py"
-    script.write_text(script_text)
+def _clean_env():
+    """This environment without a torchrun of its own (a test may run under one)."""
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
+    return env
+
+
+def _one_process(tmp_path, script_text):
+    """Write the script and run it in one process into ``tmp_path/one``."""
+    script = tmp_path / "train.py"
+    script.write_text(script_text)
+    env = _clean_env()
     one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], env=env,
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
+    return script, env
+
+
+def _one_and_two(tmp_path, script_text):
+    script, env = _one_process(tmp_path, script_text)
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script), str(tmp_path / "two")], env=env, capture_output=True, text=True,
                          timeout=300)
@@ -121,14 +133,7 @@ def _free_port() -> int:
 def test_two_nodes_on_loopback_match_one_process(tmp_path):
     """Two torchrun "nodes" (one process each) meet at a rendezvous on 127.0.0.1 and train
     to one process's weights, writing one shared run folder (rank 0 of node 0 writes)."""
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-2000:]
+    script, env = _one_process(tmp_path, SCRIPT)
     port = _free_port()
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r),
                                "--nproc-per-node", "1", "--rdzv-backend", "static",
@@ -151,9 +156,7 @@ def test_genlab_sample_under_torchrun_equals_one_process(tmp_path):
     writes them in order, so every format holds one process's samples byte for byte."""
     from genlab.workflow import train_run
 
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
+    env = _clean_env()
     vae = train_run("vae", "digits", out=tmp_path / "vae", model_config={"hidden": (16,), "latent_dim": 2},
                     train={"epochs": 1, "progress": False}, report=False)
     corpus = tmp_path / "c.txt"
