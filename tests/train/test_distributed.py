@@ -178,3 +178,29 @@ def test_genlab_sample_under_torchrun_equals_one_process(tmp_path):
                     assert "(2 processes)" in p.stdout and p.stdout.count("wrote") == 1, p.stdout
             assert outs["one"] == outs["two"], suffix
     assert not list(tmp_path.glob(".*torchrun-chunks"))  # the shared chunks are removed
+
+
+def test_genlab_evaluate_under_torchrun_equals_one_process(tmp_path):
+    """`genlab evaluate` of an image run in two processes: each samples its seeded chunks
+    and extracts their judge features, rank 0 gathers them in order and scores: the same
+    scores as one process, to the last digit."""
+    import json as _json
+
+    from genlab.workflow import train_run
+
+    # torchrun gives each process one OpenMP thread: so does the one-process run (the
+    # covariances behind FID are summed in another order with more threads)
+    env = {**_clean_env(), "OMP_NUM_THREADS": "1"}
+    run = train_run("vae", "digits", out=tmp_path / "vae", model_config={"hidden": (16,), "latent_dim": 2},
+                    train={"epochs": 1, "progress": False}, report=False)
+    scores = {}
+    for how, cmd in (("one", [sys.executable, "-m", "genlab"]),
+                     ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                              "-m", "genlab"])):
+        p = subprocess.run([*cmd, "evaluate", str(run.path), "-n", "1200", "--metrics", "fid,kid,prdc,modes",
+                            "--seed", "2"], env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.stdout.count("report:") == 1, p.stdout  # rank 0 alone reports
+        rec = _json.loads((run.path / "eval.json").read_text())["evaluation"]
+        scores[how] = {r["metric"]: r["value"] for r in rec["rows"]}
+    assert scores["one"] == scores["two"] and "fid" in scores["one"]

@@ -28,6 +28,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for folder in (run.path, run.path / "figures"):  # fail now, not after minutes of scoring
             check_writable(folder)
         rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
+        if rec is None:  # a torchrun process other than rank 0: it sampled its share, rank 0 reports
+            return 0
         from ..report import write_report
 
         write_report(run)

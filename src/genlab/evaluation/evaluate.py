@@ -120,25 +120,33 @@ def score_row(metric: str, value: Any, floor: Any, space: str, higher: bool | No
 
 @torch.no_grad()
 def sample_images(model: Any, n: int, *, seed: int = 0, batch_size: int = 500,
-                  progress: bool | None = None) -> torch.Tensor:
-    """``n`` samples drawn in batches from one seeded generator (progress bar if long)."""
+                  progress: bool | None = None, only: Any = None) -> Any:
+    """``n`` samples drawn in chunks of ``batch_size``, chunk ``i`` from its own generator
+    ``sample_io.chunk_generator(seed, i)`` (chunk 0: ``manual_seed(seed)``), so any subset
+    of the chunks can be drawn on its own: with ``only`` (a predicate on the chunk index)
+    just those, as ``[(index, images), ...]`` (how the processes of a torchrun share the
+    work). A conditional model cycles through its classes. Progress bar if long."""
     from ..progress import Progress
+    from ..sample_io import chunk_generator
 
-    g = torch.Generator().manual_seed(seed)
     out = []
     n_cond = tags_of(model).num_classes
     with Progress(n, "sampling", "image", enabled=progress is not False and n > batch_size) as bar:
-        for start in range(0, n, batch_size):
+        for i, start in enumerate(range(0, n, batch_size)):
             b = min(batch_size, n - start)
+            if only is not None and not only(i):
+                continue
             kw = {"y": (torch.arange(start, start + b) % n_cond)} if n_cond > 0 else {}
-            out.append(model.sample(b, generator=g, **kw).float())
+            x = model.sample(b, generator=chunk_generator(seed, i), **kw).float()
+            out.append(x if only is None else (i, x))
             bar.update(b)
-    return torch.cat(out)
+    return out if only is not None else torch.cat(out)
 
 
 def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics: Sequence[str] = DEFAULT,
                  train: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
-                 seed: int = 0, kid_subset_size: int = 1000, progress: bool | None = None) -> dict[str, Any]:
+                 seed: int = 0, kid_subset_size: int = 1000, progress: bool | None = None,
+                 fake_features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Score generated images ``fake`` against real images ``real`` in ``judge``'s space.
 
     Args:
@@ -150,6 +158,9 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
             against ``real``) and the memorisation reference.
         real_labels: labels of ``real`` for the class histogram (else the judge's argmax).
         seed: seeds KID subsets and the diversity subset.
+        fake_features: ``judge.extract(fake)`` when already computed (the processes of a
+            torchrun extract their own chunks; the judge's features do not depend on the
+            batch, so the result is the same).
     Returns:
         ``{"rows": [...], "feature_space", "n_fake", "n_real", "n_floor", "notes",
         "extra": {...}}``; each row has ``metric, value, floor, feature_space,
@@ -158,7 +169,7 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
     from ..metrics import functional as F
 
     space = judge.feature_space
-    f = judge.extract(fake, progress=progress)
+    f = fake_features if fake_features is not None else judge.extract(fake, progress=progress)
     r = judge.extract(real, progress=progress)
     t = tr_all = None
     if train is not None:
@@ -245,6 +256,9 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     Returns:
         the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
         the real and floor sets are for this kind of data (see ``describe_sets``).
+        Under torchrun, ``None`` on every process but rank 0: image runs share the
+        sampling and the judge's feature extraction between the processes (the same
+        samples and scores as one process), other evaluators run on rank 0 alone.
 
     What is run is the first evaluator in ``genlab.capabilities.EVALUATORS`` that
     applies to the model's tags and the test split: images (judge-space scores with
@@ -266,11 +280,16 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         what = "; ".join(f"{e.name}: {e.info.get('what', '')}" for e in EVALUATORS.entries())
         raise DataError(f"genlab evaluate has nothing to score for a {tags.modality} model ({what}); "
                         "every run gets its test metrics in eval.json at the end of training")
+    from ..train import distributed
+
+    if distributed.rank_and_world()[0] != 0 and not found[0].info.get("shares_work"):
+        return None  # under torchrun: an evaluator that does not share its work runs on rank 0 alone
+    # one that shares it (images) returns None on every rank but 0
     return found[0].fn(run, model, splits, metrics=names, n=int(n), seed=seed, judge=judge, iwae_k=iwae_k,
                        n_likelihood=n_likelihood, progress=progress)
 
 
-@EVALUATORS.register("images", requires={"modality": "image"}, order=30,
+@EVALUATORS.register("images", requires={"modality": "image"}, order=30, shares_work=True,
                      what="image models, scored in a judge's feature space against real-vs-real floors")
 def evaluate_images(run: Any, model: Any, splits: dict[str, Any], *, metrics: Sequence[str], n: int, seed: int,
                     judge: str | None, iwae_k: int | None, n_likelihood: int,
@@ -286,13 +305,21 @@ def evaluate_images(run: Any, model: Any, splits: dict[str, Any], *, metrics: Se
     test, train = splits["test"], splits["train"]
     j = load_judge(judge) if judge else judge_for(run.info["data"])
     real = test.x[:n]
-    fake = sample_images(model, int(n), seed=seed, progress=progress)
-    if not torch.isfinite(fake).all():
-        raise DataError("the model produced non-finite samples; it cannot be scored")
-    fake = fake.clamp(0, 1)
+    from ..train import distributed
+
+    rank, world = distributed.rank_and_world()
+    fake_features = None
+    if world > 1:  # each process samples and extracts its chunks; rank 0 scores them all
+        fake, fake_features = _distributed_fakes(model, j, int(n), seed, rank, world, progress)
+        if rank != 0:
+            return None
+    else:
+        fake = sample_images(model, int(n), seed=seed, progress=progress)
+        _check_finite(fake)
+        fake = fake.clamp(0, 1)
     res = compare_sets(real, fake, judge=j, metrics=names, train=train.x,
                        real_labels=test.y[:n] if test.y is not None else None, seed=seed,
-                       progress=progress)
+                       progress=progress, fake_features=fake_features)
     rows, notes = res["rows"], list(res["notes"])
     if "nll" in names:
         if model.log_prob_kind == "none":
@@ -346,6 +373,39 @@ def evaluate_images(run: Any, model: Any, splits: dict[str, Any], *, metrics: Se
     describe_sets(record, "image")
     store_record(run, record)
     return record
+
+
+def _check_finite(fake: torch.Tensor) -> None:
+    if not torch.isfinite(fake).all():
+        raise DataError("the model produced non-finite samples; it cannot be scored")
+
+
+def _distributed_fakes(model: Any, judge: Any, n: int, seed: int, rank: int, world: int,
+                       progress: bool | None) -> tuple[Any, Any]:
+    """Under torchrun: process ``r`` draws the sample chunks ``i % world == r`` and extracts
+    their judge features; the chunks are gathered in order (a "cat" reduction). Returns the
+    images and features on rank 0, ``(None, None)`` elsewhere. The same samples and
+    features as one process (per-chunk seeds; the judge's features do not depend on the
+    batch)."""
+    import torch.distributed as dist
+
+    from ..train import distributed
+
+    distributed.setup()
+    mine = []
+    for i, x in sample_images(model, n, seed=seed, progress=progress if rank == 0 else False,
+                              only=lambda i: i % world == rank):
+        _check_finite(x)
+        x = x.clamp(0, 1)
+        mine.append((i, x, judge.extract(x, progress=False)))
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, mine)
+    if rank != 0:
+        return None, None
+    chunks = sorted((c for p in parts for c in p), key=lambda c: c[0])
+    fake = torch.cat([c[1] for c in chunks])
+    feats = {k: torch.cat([c[2][k] for c in chunks]) for k in chunks[0][2]}
+    return fake, feats
 
 
 def _write_record(run: Any, record: dict[str, Any]) -> None:
