@@ -77,19 +77,19 @@ def _clean_env():
     return env
 
 
-def _one_process(tmp_path, script_text):
+def _one_process(tmp_path, script_text, **env_extra):
     """Write the script and run it in one process into ``tmp_path/one``."""
     script = tmp_path / "train.py"
     script.write_text(script_text)
-    env = _clean_env()
+    env = {**_clean_env(), **env_extra}
     one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], env=env,
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
     return script, env
 
 
-def _one_and_two(tmp_path, script_text):
-    script, env = _one_process(tmp_path, script_text)
+def _one_and_two(tmp_path, script_text, **env_extra):
+    script, env = _one_process(tmp_path, script_text, **env_extra)
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script), str(tmp_path / "two")], env=env, capture_output=True, text=True,
                          timeout=300)
@@ -204,3 +204,56 @@ def test_genlab_evaluate_under_torchrun_equals_one_process(tmp_path):
         rec = _json.loads((run.path / "eval.json").read_text())["evaluation"]
         scores[how] = {r["metric"]: r["value"] for r in rec["rows"]}
     assert scores["one"] == scores["two"] and "fid" in scores["one"]
+
+
+METRIC_SYNC_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import torch
+    import genlab.metrics as gm
+    from genlab.train import distributed
+
+    rank, world = distributed.rank_and_world()
+    if world > 1:
+        distributed.setup()
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(3000, 12, generator=g, dtype=torch.float64)
+    fake = 1.1 * torch.randn(3000, 12, generator=g, dtype=torch.float64) + 0.3
+    probs = torch.softmax(3 * torch.randn(3000, 10, generator=g, dtype=torch.float64), 1)
+    labels = torch.randint(0, 10, (3000,), generator=g)
+    part = slice(rank * 3000 // world, (rank + 1) * 3000 // world)  # this process's contiguous share
+    metrics = {"fid": gm.FID(), "kid": gm.KID(subsets=20, subset_size=500), "prdc": gm.PrecisionRecall(),
+               "is": gm.InceptionScore(), "modes": gm.ModeCoverage(), "memorization": gm.Memorization(),
+               "diversity": gm.Diversity()}
+    for name in ("fid", "kid", "prdc"):
+        metrics[name].update(real[part], real=True)
+        metrics[name].update(fake[part], real=False)
+    metrics["is"].update(probs[part])
+    metrics["modes"].update(probs[part])
+    metrics["modes"].update(labels[part], real=True)
+    for which, x in (("fake", fake), ("train", real), ("test", real + 0.01)):
+        metrics["memorization"].update(x[part], which)
+    metrics["diversity"].update(fake[part])
+    out = {}
+    for name, m in metrics.items():
+        res = m.sync().compute()
+        out[name] = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+    if rank == 0:
+        open(sys.argv[1] + ".json", "w").write(json.dumps(out))
+""")
+
+
+def test_metric_states_sync_over_two_processes(tmp_path):
+    """``Metric.sync`` (torchmetrics' ``dist_reduce_fx``): two processes, each fed its half
+    of the data, give after ``sync()`` the scores of one process fed all of it."""
+    import json
+
+    _one_and_two(tmp_path, METRIC_SYNC_SCRIPT, OMP_NUM_THREADS="1")  # torchrun's one thread per process
+    a = json.loads((tmp_path / "one.json").read_text())
+    b = json.loads((tmp_path / "two.json").read_text())
+    assert a.keys() == b.keys() == {"fid", "kid", "prdc", "is", "modes", "memorization", "diversity"}
+    for name in a:
+        for k, v in a[name].items():
+            if name == "fid":  # sums of other blocks, rebased: equal to float rounding
+                assert b[name][k] == pytest.approx(v, rel=1e-9), (name, k)
+            else:  # rows concatenated in rank order, histograms summed: identical
+                assert b[name][k] == v, (name, k)

@@ -13,6 +13,12 @@ Each class wraps a pure function of ``metrics/functional.py`` and
   the others keep the rows (float64, CPU) and compute once.
 
 FID and KID follow torchmetrics' calling convention ``update(features, real: bool)``.
+
+Under torchrun each process updates a metric with its own share of the data; ``sync()``
+then reduces the states over the processes (as torchmetrics' ``dist_reduce_fx``): rows are
+concatenated in rank order ("cat"), FID's moments are summed after rebasing every process's
+sums on rank 0's shift ("sum"). ``compute()`` afterwards gives every process the score of
+all the data; without a process group ``sync()`` does nothing.
 """
 from __future__ import annotations
 
@@ -40,6 +46,26 @@ class Metric:
     def _result(self, values: dict[str, Any]) -> dict[str, Any]:
         return {**values, "feature_space": self.feature_space}
 
+    def _states(self) -> list[Any]:
+        """The state objects ``sync`` reduces (``_Rows`` / ``_Moments``)."""
+        found = []
+        for v in vars(self).values():
+            for x in (v.values() if isinstance(v, dict) else [v]):
+                if isinstance(x, (_Rows, _Moments)):
+                    found.append(x)
+        return found
+
+    def sync(self) -> "Metric":
+        """Reduce the state over the processes of a torchrun (see the module docstring);
+        a no-op in one process. Every process must call it, in the same order."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self
+        for state in self._states():
+            state.sync()
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(feature_space={self.feature_space!r})"
 
@@ -60,6 +86,18 @@ class _Rows:
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts)
+
+    def sync(self) -> None:
+        """Concatenate every process's rows, in rank order."""
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, [p for p in self.parts])
+        self.parts = [t for parts in gathered for t in parts]
+        widths = {t.shape[1] for t in self.parts}
+        if len(widths) > 1:
+            raise ValueError(f"{self.what}: the processes passed rows of widths {sorted(widths)}")
+        self.width = widths.pop() if widths else None
 
     def all(self) -> torch.Tensor:
         if not self.parts:
@@ -122,6 +160,34 @@ class _Moments:
 
     def count(self) -> int:
         return self.n + (self.pending[0].shape[0] if self.pending else 0)
+
+    def sync(self) -> None:
+        """Sum every process's moments: each one's sums (its partial block folded in) are
+        rebased from its own shift ``c`` to rank 0's ``c0`` (``x - c0 = (x - c) + d``,
+        ``d = c - c0``) and added. Later rows are not accepted (the blocks are closed)."""
+        import torch.distributed as dist
+
+        s, ss = (self.s, self.ss) if self.s is None else (self.s.clone(), self.ss.clone())
+        if self.pending:
+            self._absorb(self.pending[0], s, ss)
+        mine = None if self.shift is None else (self.count(), self.shift, s, D.mirror_(ss))
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, mine)
+        parts = [g for g in gathered if g is not None]
+        if not parts:
+            return
+        c0 = parts[0][1]
+        n_tot, s_tot, ss_tot = 0, torch.zeros_like(parts[0][2]), torch.zeros_like(parts[0][3])
+        for n, c, s_r, ss_r in parts:
+            d = c - c0
+            s_tot += s_r + n * d
+            ss_tot += ss_r + torch.outer(s_r, d) + torch.outer(d, s_r) + n * torch.outer(d, d)
+            n_tot += n
+        self.n, self.shift, self.s, self.ss, self.pending = n_tot, c0.clone(), s_tot, ss_tot, []
+        self.add = self._closed  # type: ignore[method-assign]
+
+    def _closed(self, x: Any) -> None:
+        raise ValueError(f"{self.what}: update() after sync(): reset() and feed the metric again")
 
 
 class _TwoSets(Metric):
@@ -274,6 +340,23 @@ class ModeCoverage(Metric):
                              f"{self._counts.numel()} before")
         self._counts = self._add(self._counts, counts)
         self._confident += n_conf
+
+    def sync(self) -> "ModeCoverage":
+        """Sum the histograms and the confident count over the processes of a torchrun."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, (self._counts, self._confident, self._real))
+        self._counts, self._confident, self._real = None, 0, None
+        for counts, confident, real in gathered:
+            if counts is not None:
+                self._counts = self._add(self._counts, counts)
+            if real is not None:
+                self._real = self._add(self._real, real)
+            self._confident += confident
+        return self
 
     def compute(self) -> dict[str, Any]:
         if self._counts is None:
