@@ -187,3 +187,19 @@ def test_dataloader_workers_give_the_same_training_and_resume(tmp_path, monkeypa
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     with pytest.raises(ValueError, match="workers must be an integer"):
         genlab.train.TrainConfig(workers=-1)
+
+
+def test_a_process_of_a_torchrun_reads_only_its_rows(tmp_path):
+    """The worker-side reader of a torchrun process reads that process's contiguous rows of
+    each global batch, as Trainer.shard would cut them."""
+    from genlab.train import distributed
+    from genlab.train.trainer import EpochBatches
+
+    ds = load_packed(pack("digits", tmp_path / "d.gldata", progress=False), in_memory_bytes=0)["train"]
+    whole = EpochBatches(ds, 0, 3, 50, 1)
+    mine = [EpochBatches(ds, 0, 3, 50, 1, shard=(r, 2)) for r in (0, 1)]
+    for b in (0, len(whole) - 1):  # a full batch and the short last one
+        full = whole[b]
+        for r in (0, 1):
+            rows = distributed.shard_rows(len(full["x"]), r, 2)
+            assert torch.equal(mine[r][b]["x"], full["x"][rows]) and torch.equal(mine[r][b]["y"], full["y"][rows])

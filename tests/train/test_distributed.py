@@ -13,20 +13,34 @@ SCRIPT = textwrap.dedent("""
     import sys
     import torch, genlab
     from genlab.data.datasets import load_splits
-    from genlab.train import distributed
+    from genlab.train import distributed, trainer
+
+    rows = [0]  # training rows this process reads (under torchrun: only its own share)
+    _batch = trainer.Trainer._batch
+    def counting(self, ds, idx):
+        if ds is self.train_data:
+            rows[0] += len(idx)
+        return _batch(self, ds, idx)
+    trainer.Trainer._batch = counting
 
     s = load_splits("digits")
     train, val = s["train"].subset(slice(0, 256)), s["val"]
     m = genlab.models.Autoencoder(hidden=(32, 16), latent_dim=4)  # no noise in forward: comparable
     m.fit(train, {"epochs": 2, "batch_size": 32, "progress": False, "threads": 1, "log_every": 4},
           val=val, run_dir=sys.argv[1] + "/run")
+    open(sys.argv[1] + f"/rows_{distributed.rank_and_world()[0]}.txt", "w").write(str(rows[0]))
     if distributed.is_main():
         m.save(sys.argv[1] + "/model")
 """)
 
 
 def test_two_processes_match_one(tmp_path):
+    """Two processes train one process's weights, and each reads only its half of every
+    batch (DistributedSampler semantics: 256 rows x 2 epochs in all)."""
     _one_and_two(tmp_path, SCRIPT)
+    read = lambda f: int((tmp_path / f).read_text())  # noqa: E731
+    assert read("one/rows_0.txt") == 512
+    assert read("two/rows_0.txt") == read("two/rows_1.txt") == 256
     a = genlab.load(tmp_path / "one" / "model").state_dict()
     b = genlab.load(tmp_path / "two" / "model").state_dict()
     for k in a:

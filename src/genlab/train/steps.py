@@ -66,6 +66,9 @@ class Step(Callback):
     batches_per_step: int = 1
     #: every batch is trimmed to a multiple of this many rows (PacGAN packs whole groups)
     batch_multiple: int = 1
+    #: under torchrun the step uses only ``trainer.shard(batch)`` of each batch (its
+    #: contiguous rows): the trainer then reads only those rows (set by ``GradientStep``)
+    reads_own_rows: ClassVar[bool] = False
 
     def check(self, cfg: TrainConfig, model: Any) -> None:
         """Refuse settings this step cannot honour (one line naming the field).
@@ -133,6 +136,8 @@ class GradientStep(Step):
     """The default step: ``loss = model(batch)["loss"]``, checked by the guard, one
     optimizer (``TrainConfig.optimizer``, nanoGPT's weight-decay groups) with
     ``grad_clip``. Honours every ``TrainConfig`` field."""
+
+    reads_own_rows = True
 
     def configure(self, trainer: Any, model: Any) -> dict[str, torch.optim.Optimizer]:
         return {"model": make_optimizer(model, trainer.config)}

@@ -112,13 +112,19 @@ def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) 
     return idx
 
 
+class OwnRows(dict):
+    """A batch holding only this process's rows (read that way under torchrun):
+    ``Trainer.shard`` leaves it as it is."""
+
+
 class EpochBatches(torch.utils.data.Dataset):
     """Batch ``b`` of one epoch's order as a map-style dataset (``dataset[b]`` is the batch
     dict), for ``DataLoader`` workers to read ahead: every worker computes the same
     ``(seed, epoch)`` order, so the batches are those of the main process."""
 
-    def __init__(self, data: Dataset, seed: int, epoch: int, batch_size: int, multiple: int):
-        self.data, self.batch_size, self.multiple = data, batch_size, multiple
+    def __init__(self, data: Dataset, seed: int, epoch: int, batch_size: int, multiple: int,
+                 shard: tuple[int, int] | None = None):
+        self.data, self.batch_size, self.multiple, self.shard = data, batch_size, multiple, shard
         self.order = epoch_order(len(data), seed, epoch)
 
     def __len__(self) -> int:
@@ -126,6 +132,8 @@ class EpochBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
         idx = batch_rows(self.order, int(b), self.batch_size, self.multiple)
+        if self.shard is not None:
+            idx = idx[distributed.shard_rows(len(idx), *self.shard)]
         batch = {"x": self.data.x[idx]}
         if self.data.y is not None:
             batch["y"] = self.data.y[idx]
@@ -166,6 +174,7 @@ class Trainer:
         self._log_file = self._tb = None
         self.device = torch.device("cpu")
         self.scaler = None
+        self._own_rows = False
 
     # ------------------------------------------------------------------ data
     def _batch(self, ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -189,7 +198,10 @@ class Trainer:
             if self._perm_epoch != self.epoch:
                 self._perm_epoch, self._perm = self.epoch, epoch_order(len(self.train_data), self.config.seed,
                                                                        self.epoch)
-            batch = self._batch(self.train_data, batch_rows(self._perm, b, self.config.batch_size, self._multiple))
+            idx = batch_rows(self._perm, b, self.config.batch_size, self._multiple)
+            if self._own_rows:  # under torchrun: only this process's rows are read (DistributedSampler)
+                idx = idx[distributed.shard_rows(len(idx), self.rank, self.world)]
+            batch = self._batch(self.train_data, idx)
         self.batch_in_epoch = b + 1
         if self.batch_in_epoch == self._spe:
             self._epoch_ended = self.epoch  # the epoch whose last batch this is
@@ -198,7 +210,8 @@ class Trainer:
             g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
             batch["x"] = self._augment(batch["x"], g)
         self._draws += 1
-        return to_device(batch, self.device)
+        batch = to_device(batch, self.device)
+        return OwnRows(batch) if self._own_rows else batch
 
     def _prefetched(self, epoch: int, b: int) -> dict[str, torch.Tensor]:
         """Batch ``b`` of ``epoch`` from the worker processes (a new loader per epoch, and
@@ -206,7 +219,8 @@ class Trainer:
         if self._loader_at != (epoch, b):
             from torch.utils.data import DataLoader
 
-            reader = EpochBatches(self.train_data, self.config.seed, epoch, self.config.batch_size, self._multiple)
+            reader = EpochBatches(self.train_data, self.config.seed, epoch, self.config.batch_size, self._multiple,
+                                  shard=(self.rank, self.world) if self._own_rows else None)
             self._loader = iter(DataLoader(reader, batch_size=None, sampler=range(b, self._spe),
                                            num_workers=self.config.workers, prefetch_factor=2,
                                            pin_memory=self.device.type == "cuda",
@@ -220,8 +234,8 @@ class Trainer:
     def shard(self, value: Any, *, group: int = 1) -> Any:
         """This process's contiguous rows of a global batch (a tensor, a dict of tensors or
         ``None``), in whole groups of ``group`` rows; the value itself in one process."""
-        if self.world == 1 or value is None:
-            return value
+        if self.world == 1 or value is None or isinstance(value, OwnRows):
+            return value  # one process, or a batch read as this process's rows already
         if isinstance(value, dict):
             return {k: self.shard(v, group=group) for k, v in value.items()}
         return value[distributed.shard_rows(len(value), self.rank, self.world, group)]
@@ -448,6 +462,9 @@ class Trainer:
         self._params = {k: [p for g in o.param_groups for p in g["params"]] for k, o in self.optimizers.items()}
         self._base_lrs = {k: float(o.defaults["lr"]) for k, o in self.optimizers.items()}
         self._multiple = max(1, int(step.batch_multiple))
+        # read only this process's rows when the step takes contiguous shards of the batch
+        # and nothing (augmentation) draws randomness over the whole batch
+        self._own_rows = world > 1 and bool(getattr(step, "reads_own_rows", False)) and not cfg.augment
         bps = max(1, int(step.batches_per_step))
         self._spe = math.ceil(len(train_ds) / cfg.batch_size)
         total = self.total_steps = planned_steps(len(train_ds), cfg, bps)
