@@ -223,3 +223,23 @@ def test_the_gpu_check_script_runs_cpu_against_cpu(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "15 of 15 checks hold on cpu" in p.stdout
     assert (tmp_path / "gpu_check.json").is_file()
+
+
+def test_sample_and_evaluate_take_a_device(tmp_path, capsys, monkeypatch):
+    """`genlab sample` / `genlab evaluate --device`: the CPU by default (the same samples on
+    every machine); a device that is not there is one line."""
+    from genlab.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = train_run("vae", "digits", out=tmp_path / "r", model_config=TINY, data_options={"limit": 128},
+                    train=TRAIN, report=False)
+    assert main(["sample", str(run.path), "-n", "8", "-o", str(tmp_path / "a.npy"), "--device", "cpu"]) == 0
+    assert main(["sample", str(run.path), "-n", "8", "-o", str(tmp_path / "b.npy")]) == 0
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    capsys.readouterr()
+    for cmd in (["sample", str(run.path), "-n", "8", "-o", str(tmp_path / "c.npy")],
+                ["evaluate", str(run.path), "-n", "50", "--metrics", "fid"]):
+        assert main([*cmd, "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert "no CUDA GPU is visible here" in err and "Traceback" not in err, err
+    assert not (tmp_path / "c.npy").exists()

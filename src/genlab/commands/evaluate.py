@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run = Run(args.run)
         for folder in (run.path, run.path / "figures"):  # fail now, not after minutes of scoring
             check_writable(folder)
-        rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge)
+        rec = evaluate_run(run, metrics=names, n=args.n, seed=args.seed, judge=args.judge, device=args.device)
         if rec is None:  # a torchrun process other than rank 0: it sampled its share, rank 0 reports
             return 0
         from ..report import write_report
@@ -86,6 +86,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
     s.add_argument("--judge", help="judge name (genlab judge list) or folder; default: the data set's own")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu",
+                   help="where the model samples and the judge extracts features: cpu (default), auto, cuda, "
+                        "cuda:N or mps")
     s.add_argument("--real", help="real images: a dataset name or a folder / .npy")
     s.add_argument("--fake", help="generated images: a folder or .npy")
     s.add_argument("--json", help="also write the results to this JSON file")

@@ -32,6 +32,15 @@ def _sample_kwargs(model: Any, tokens: list[str]) -> dict[str, Any]:
     return out
 
 
+def _to_device(model: Any, spec: str) -> None:
+    """Move a torch model to the device ``--device`` names (a one-line error if absent)."""
+    from ..devices import resolve_device
+
+    dev = resolve_device(spec)
+    if dev.type != "cpu" and hasattr(model, "to"):
+        model.to(dev)
+
+
 def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     """``genlab sample RUN``: draw ``-n`` samples in seeded chunks and stream them to ``-o``
     (see ``genlab.sample_io`` for the formats, caps and how chunks are seeded)."""
@@ -39,6 +48,7 @@ def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     from ..base import load
 
     model = load(args.run)
+    _to_device(model, args.device)
     cond = _sample_kwargs(model, rest)
     if args.y is not None:
         if not model.tags.conditional:
@@ -68,6 +78,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "(seed, i), so the output is a fixed function of (seed, -n)")
     s.add_argument("--y", type=int, help="class to sample (conditional models)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    s.add_argument("--device", default="cpu",
+                   help="where the model samples: cpu (default: the same samples on every machine), auto, "
+                        "cuda, cuda:N or mps (seeded noise is drawn on the cpu either way)")
     return s
 
 

@@ -237,7 +237,7 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
 
 def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int = 10000, seed: int = 0,
                  judge: str | None = None, iwae_k: int | None = None, n_likelihood: int = 1000,
-                 progress: bool | None = None) -> dict[str, Any]:
+                 progress: bool | None = None, device: str | None = None) -> dict[str, Any]:
     """Sample from a run's model and score it; store the result in the run.
 
     Writes ``eval.json["evaluation"]`` (rows with floors and feature spaces, figures),
@@ -253,6 +253,8 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         judge: judge name or folder; default the shipped judge of the run's data set.
         iwae_k: importance samples for ``nll`` (default: the model's own default).
         n_likelihood: test images for ``nll``.
+        device: where the model samples and the judge extracts features (``cpu``,
+            ``auto``, ``cuda``, ...; default: where the model is, the CPU for a loaded run).
     Returns:
         the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
         the real and floor sets are for this kind of data (see ``describe_sets``).
@@ -273,6 +275,12 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     if int(n) < 2:
         raise ValueError(f"n must be >= 2, got {n}")
     model = run.model()
+    if device is not None:
+        from ..devices import resolve_device
+
+        dev = resolve_device(device)
+        if dev.type != "cpu" and hasattr(model, "to"):
+            model.to(dev)
     splits = run.data_splits()
     tags = tags_of(model)
     found = EVALUATORS.applicable(tags, splits["test"])
@@ -304,6 +312,9 @@ def evaluate_images(run: Any, model: Any, splits: dict[str, Any], *, metrics: Se
     names = metrics
     test, train = splits["test"], splits["train"]
     j = load_judge(judge) if judge else judge_for(run.info["data"])
+    dev = getattr(model, "device", None)
+    if dev is not None and dev.type != "cpu":
+        j.to(dev)  # the judge extracts features where the model samples
     real = test.x[:n]
     from ..train import distributed
 

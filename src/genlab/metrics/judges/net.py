@@ -207,11 +207,11 @@ class Judge(nn.Module):
     # -- public API
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] -> embedding ``(B, F)`` (float32)."""
-        return self._features_and_logits(self.check_input(x))[0]
+        return self._features_and_logits(self.check_input(x).to(self._device()))[0]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] -> class logits ``(B, K)`` (float32)."""
-        return self._features_and_logits(self.check_input(x))[1]
+        return self._features_and_logits(self.check_input(x).to(self._device()))[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
@@ -257,13 +257,20 @@ class Judge(nn.Module):
                 pad = -m % PAD_MULTIPLE
                 if pad:
                     chunk = torch.cat([chunk, chunk.new_zeros((pad, *chunk.shape[1:]))])
-                f, lg = self._features_and_logits(chunk)
+                f, lg = self._features_and_logits(chunk.to(self._device()))
                 feats.append(f[:m].detach().to("cpu", torch.float64))
                 logits.append(lg[:m].detach().to("cpu", torch.float64))
         finally:
             self.train(was_training)
         lg = torch.cat(logits)
         return {"features": torch.cat(feats), "logits": lg, "probs": torch.softmax(lg, dim=1)}
+
+    def _device(self) -> torch.device:
+        """Where the judge's weights are (``judge.to("cuda")`` moves them; features come back
+        on the CPU in float64 either way)."""
+        for t in self.parameters():
+            return t.device
+        return torch.device("cpu")
 
     @torch.no_grad()
     def accuracy(self, x: Any, y: Any, batch_size: int = 500) -> float:
