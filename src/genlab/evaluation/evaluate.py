@@ -259,8 +259,9 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
         the evaluation record; ``real_what`` / ``floor_what`` / ``compared`` say what
         the real and floor sets are for this kind of data (see ``describe_sets``).
         Under torchrun, ``None`` on every process but rank 0: image runs share the
-        sampling and the judge's feature extraction between the processes (the same
-        samples and scores as one process), other evaluators run on rank 0 alone.
+        sampling and the judge's feature extraction between the processes, molecule runs
+        the sampling and featurising (the same samples and scores as one process); the
+        mixture-modes evaluator runs on rank 0 alone.
 
     What is run is the first evaluator in ``genlab.capabilities.EVALUATORS`` that
     applies to the model's tags and the test split: images (judge-space scores with

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from ..pipelines.molecules import sample_smiles
 from ..capabilities import EVALUATORS
@@ -48,12 +47,42 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
                 "test_scaffolds": False}
         ref_note = "the run's test molecules; its training molecules for novelty"
     k = tuple(v for v in (1000, 10000) if v <= n) or (n,)
-    gen = sample_smiles(model, int(n), generator=torch.Generator().manual_seed(seed), progress=progress)
+    from ..metrics.molecules import MoleculeMetrics
+    from ..train import distributed
+
+    rank, world = distributed.rank_and_world()
+    if world > 1:
+        distributed.setup()
+    # chunk i of CHUNK molecules from its own generator; under torchrun each process draws
+    # and featurises a contiguous block of chunks, and the featurised molecules are
+    # gathered in rank (= chunk) order: the same molecules and scores as one process
+    chunks = list(range(-(-int(n) // CHUNK)))
+    mine = chunks[rank * len(chunks) // world:(rank + 1) * len(chunks) // world]
+    from ..progress import Progress
+
+    gen = []
+    with Progress(min(int(n), len(mine) * CHUNK), "sampling molecules", "mol",
+                  enabled=progress is not False and rank == 0 and int(n) > CHUNK) as bar:
+        for i in mine:
+            part = _chunk_smiles(model, int(n), seed, i)
+            gen += part
+            bar.update(len(part))
+    mm = MoleculeMetrics(**refs, n_jobs=n_jobs, k=k, progress=progress)
+    mm.update(gen)
+    mm.sync()
+    if world > 1:
+        import torch.distributed as dist
+
+        parts: list[Any] = [None] * world
+        dist.all_gather_object(parts, gen)
+        gen = [s for p in parts for s in p]
+        if rank != 0:
+            return None
     n_valid = sum(bool(s) and _valid(s) for s in gen)
     if not n_valid:  # nothing to featurise: say so instead of failing in the metrics
         scores = {"valid": 0.0}
     else:
-        scores = moses_metrics(gen, **refs, n_jobs=n_jobs, k=k, progress=progress)
+        scores = mm.compute()
     floor_scores: dict[str, float] = {}
     n_floor = None
     if floor and "val" in splits:
@@ -87,6 +116,17 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
                                "need valid molecules (train longer)")
     store_record(run, record)
     return record
+
+
+CHUNK = 1000  # molecules per seeded chunk (chunk 0 is seeded with the seed itself)
+
+
+def _chunk_smiles(model: Any, n: int, seed: int, i: int) -> list[str]:
+    """Chunk ``i`` of ``n`` generated SMILES, drawn with ``sample_io.chunk_generator(seed, i)``."""
+    from ..sample_io import chunk_generator
+
+    m = min(CHUNK, n - i * CHUNK)
+    return sample_smiles(model, m, generator=chunk_generator(seed, i), batch_size=CHUNK, progress=False)
 
 
 def _valid(smiles: str) -> bool:
@@ -125,13 +165,15 @@ def plot_properties(gen: Sequence[str], ref: Sequence[str], path: str | Path) ->
     return True
 
 
-@EVALUATORS.register("molecules", requires={"modality": "molecule"}, order=20,
+@EVALUATORS.register("molecules", requires={"modality": "molecule"}, order=20, shares_work=True,
                      what="molecule models, scored with the MOSES metrics against held-out floors")
 def evaluate_molecules(run: Any, model: Any, splits: dict[str, Any], *, n: int, seed: int,
                        progress: bool | None = None, **_: Any) -> dict[str, Any]:
     """``genlab evaluate`` for a molecule model: ``evaluate_molecule_run`` with each row's
     feature space and the words saying what the real and floor sets are."""
     record = evaluate_molecule_run(run, model, splits, n=int(n), seed=seed, progress=progress)
+    if record is None:  # a torchrun process other than rank 0
+        return None
     for r in record["rows"]:
         r["feature_space"] = molecule_feature_space(r["metric"])
     describe_sets(record, "molecule")

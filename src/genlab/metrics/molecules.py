@@ -287,6 +287,18 @@ class MoleculeMetrics:
     def __len__(self) -> int:
         return len(self._cols["valid"])
 
+    def sync(self) -> "MoleculeMetrics":
+        """Under torchrun: every process's featurised molecules, concatenated in rank order
+        (torchmetrics' "cat"); a no-op in one process. Every process must call it."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, self._cols)
+        self._cols = {f: [v for cols in gathered for v in cols[f]] for f in self._cols}
+        return self
+
     def compute(self) -> dict[str, float]:
         if not len(self):
             raise ValueError("MoleculeMetrics: nothing was passed to update()")
