@@ -48,7 +48,7 @@ def data_for(kind: str):
     return text_splits(CORPUS, block_size=64)["train"]
 
 
-def curve(model, rows):
+def curve(rows):
     key = "g_loss" if any("g_loss" in r for r in rows) else "loss"
     return [r[key] for r in rows if r.get("split") == "train" and key in r]
 
@@ -65,7 +65,7 @@ def fit_with_history(name: str, device: str, precision: str, steps: int) -> tupl
     tr.fit(model, ds)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return model, curve(model, tr.history), time.perf_counter() - t, ds
+    return model, curve(tr.history), time.perf_counter() - t
 
 
 def tail_mean(xs: list[float]) -> float:
@@ -99,8 +99,8 @@ def main() -> int:
         print(json.dumps(row), flush=True)
 
     for name in CASES:
-        _, cpu_curve, cpu_s, _ = fit_with_history(name, "cpu", "32", steps)
-        acc_model, acc_curve, acc_s, _ = fit_with_history(name, str(dev), "32", steps)
+        _, cpu_curve, cpu_s = fit_with_history(name, "cpu", "32", steps)
+        acc_model, acc_curve, acc_s = fit_with_history(name, str(dev), "32", steps)
         a_m, c_m = tail_mean(acc_curve), tail_mean(cpu_curve)
         record(check=f"{name} loss curve, {dev} vs cpu", ok=abs(a_m - c_m) <= a.rtol * abs(c_m) + 1e-3,
                accel_tail_loss=round(a_m, 5), cpu_tail_loss=round(c_m, 5),
@@ -122,7 +122,7 @@ def main() -> int:
                    **({"max_abs_diff": agree} if x.is_floating_point() else {"tokens_equal": agree}))
         for precision in ("bf16-mixed", "16-mixed"):
             try:
-                _, p_curve, p_s, _ = fit_with_history(name, str(dev), precision, steps)
+                _, p_curve, p_s = fit_with_history(name, str(dev), precision, steps)
                 p_m = tail_mean(p_curve)
                 record(check=f"{name} {precision} on {dev}", ok=abs(p_m - c_m) <= 3 * a.rtol * abs(c_m) + 1e-2,
                        tail_loss=round(p_m, 5), accel_s=round(p_s, 2))

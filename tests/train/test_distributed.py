@@ -41,12 +41,7 @@ def test_two_processes_match_one(tmp_path):
     read = lambda f: int((tmp_path / f).read_text())  # noqa: E731
     assert read("one/rows_0.txt") == 512
     assert read("two/rows_0.txt") == read("two/rows_1.txt") == 256
-    a = genlab.load(tmp_path / "one" / "model").state_dict()
-    b = genlab.load(tmp_path / "two" / "model").state_dict()
-    for k in a:
-        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
-    rows = (tmp_path / "two" / "run" / "metrics.jsonl").read_text().splitlines()
-    assert len(rows) == len((tmp_path / "one" / "run" / "metrics.jsonl").read_text().splitlines())
+    _same_as_one_process(tmp_path, "two")
 
 
 GAN_SCRIPT = textwrap.dedent("""
@@ -81,6 +76,17 @@ GAN_SCRIPT = textwrap.dedent("""
               model_config={"arch": "mlp", "hidden": [32], "latent_dim": 4, "loss": "hinge", "num_classes": -1},
               train={"epochs": 1, "batch_size": 32, "progress": False, "threads": 1})
 """)
+
+
+def _same_as_one_process(tmp_path, folder):
+    """The model in ``tmp_path/folder`` equals one process's to float rounding, and its run
+    logged as many rows."""
+    a = genlab.load(tmp_path / "one" / "model").state_dict()
+    b = genlab.load(tmp_path / folder / "model").state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+    rows = (tmp_path / folder / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == len((tmp_path / "one" / "run" / "metrics.jsonl").read_text().splitlines())
 
 
 def _clean_env():
@@ -157,12 +163,7 @@ def test_two_nodes_on_loopback_match_one_process(tmp_path):
     outs = [p.communicate(timeout=300) for p in nodes]
     for p, (_, err) in zip(nodes, outs):
         assert p.returncode == 0, err[-3000:]
-    a = genlab.load(tmp_path / "one" / "model").state_dict()
-    b = genlab.load(tmp_path / "nodes" / "model").state_dict()
-    for k in a:
-        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
-    rows = (tmp_path / "nodes" / "run" / "metrics.jsonl").read_text().splitlines()
-    assert len(rows) == len((tmp_path / "one" / "run" / "metrics.jsonl").read_text().splitlines())
+    _same_as_one_process(tmp_path, "nodes")
 
 
 def test_genlab_sample_under_torchrun_equals_one_process(tmp_path):

@@ -448,7 +448,7 @@ def pack_image_folder(folder: str | os.PathLike, out: str | os.PathLike, *, size
     (bounded memory); resumable (see the module docstring). ``_stop_after`` (tests) raises
     ``KeyboardInterrupt`` after that many chunks, as a Ctrl-C would."""
     from ..progress import Progress
-    from .loaders import _to_array
+    from .loaders import _size_arg, _to_array
 
     from PIL import Image
 
@@ -459,7 +459,7 @@ def pack_image_folder(folder: str | os.PathLike, out: str | os.PathLike, *, size
     state_file = out / PROGRESS_FILE
     if state_file.is_file():
         state = json.loads(state_file.read_text())
-        want = {"source": str(folder.resolve()), "resize": list(_size_tuple(size)) if size else None,
+        want = {"source": str(folder.resolve()), "resize": list(_size_arg(size)) if size else None,
                 "channels": channels}
         if {k: state.get(k) for k in want} != want:
             raise PackError(f"{out} holds an unfinished pack of another source or other options "
@@ -521,12 +521,6 @@ def pack_image_folder(folder: str | os.PathLike, out: str | os.PathLike, *, size
     _write_meta(out, info)
     state_file.unlink()
     return out
-
-
-def _size_tuple(size: Any) -> tuple[int, int]:
-    from .loaders import _size_arg
-
-    return _size_arg(size)
 
 
 def pack(source: str | os.PathLike, out: str | os.PathLike, *, size: Any = None, channels: int | None = None,

@@ -112,6 +112,14 @@ def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) 
     return idx
 
 
+def rows_of(ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The batch dict of rows ``idx`` of ``ds`` (``x``, and ``y`` when labelled)."""
+    batch = {"x": ds.x[idx]}
+    if ds.y is not None:
+        batch["y"] = ds.y[idx]
+    return batch
+
+
 class OwnRows(dict):
     """A batch holding only this process's rows (read that way under torchrun):
     ``Trainer.shard`` leaves it as it is."""
@@ -134,10 +142,7 @@ class EpochBatches(torch.utils.data.Dataset):
         idx = batch_rows(self.order, int(b), self.batch_size, self.multiple)
         if self.shard is not None:
             idx = idx[distributed.shard_rows(len(idx), *self.shard)]
-        batch = {"x": self.data.x[idx]}
-        if self.data.y is not None:
-            batch["y"] = self.data.y[idx]
-        return batch
+        return rows_of(self.data, idx)
 
 
 def planned_steps(n_train: int, cfg: TrainConfig, batches_per_step: int = 1) -> int:
@@ -178,10 +183,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
     def _batch(self, ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        batch = {"x": ds.x[idx]}
-        if ds.y is not None:
-            batch["y"] = ds.y[idx]
-        return batch
+        return rows_of(ds, idx)
 
     def next_batch(self) -> dict[str, torch.Tensor]:
         """The next global batch of the epoch's order (``(seed, epoch)``-seeded), augmented
