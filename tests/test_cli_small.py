@@ -247,3 +247,19 @@ def test_every_command_is_a_registered_module():
     for name, command in COMMANDS.in_order():
         assert command.run.__module__ == f"genlab.commands.{command.run.__module__.rsplit('.', 1)[1]}"
     assert "PLUGINS" not in vars(cli)
+
+
+def test_no_model_setting_shares_a_name_with_a_training_setting():
+    """``--key=value`` goes to the first config that has the key: a model field named like
+    a TrainConfig field (the diffusion noise schedule vs the learning-rate ``schedule``)
+    could never be set from the command line. The GANs' ``betas`` is the one shared name,
+    on purpose: the GAN step reads the model's and refuses a TrainConfig one."""
+    import dataclasses
+
+    import genlab
+    from genlab.train import TrainConfig
+
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    shared = {name: sorted(train_fields & {f.name for f in dataclasses.fields(genlab.MODELS.get(name).config_class)})
+              for name in genlab.MODELS.names()}
+    assert {k: v for k, v in shared.items() if v} == {"gan": ["betas"], "srgan": ["betas"]}

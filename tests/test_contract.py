@@ -31,6 +31,7 @@ CASES = {
     "transformer": ({"d_model": 16, "layers": 2, "heads": 2}, "text_small"),
     "seqvae": ({"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 2, "latent_dim": 4,
                 "dropout": 0.1, "word_dropout": 0.2, "kl_warmup_steps": 5}, "text_small"),
+    "diffusion": ({"channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5, "nll_timesteps": 5}, "digits_small"),
 }
 # extra variants of families worth running through the whole contract
 VARIANTS = {
@@ -44,11 +45,25 @@ VARIANTS = {
                              "digits_small"),
     "gan-conditional-hinge-sn": ("gan", {"arch": "conv", "g_channels": (16, 8), "d_channels": (8, 16), "latent_dim": 8,
                                          "num_classes": -1, "loss": "hinge", "spectral_norm": True}, "digits_small"),
+    "diffusion-conditional-v": ("diffusion", {"channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5,
+                                              "nll_timesteps": 5, "num_classes": -1, "prediction": "v",
+                                              "noise_schedule": "linear", "loss_weighting": "min-snr",
+                                              "sampler": "dpm++", "dropout": 0.1}, "digits_small"),
+    "diffusion-table": ("diffusion", {"hidden": 16, "depth": 1, "timesteps": 50, "sample_steps": 5,
+                                      "nll_timesteps": 5}, "table_small"),
     "gan-pack-mbstd": ("gan", {"arch": "mlp", **TINY, "pack": 2, "minibatch_std": True, "loss": "lsgan"}, "digits_small"),
 }
 TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}
 
 ALL = {**{k: (k, v[0], v[1]) for k, v in CASES.items()}, **VARIANTS}
+
+
+@pytest.fixture(scope="session")
+def table_small():
+    """512 rows of the ring-of-8 toy: flat (D,) data."""
+    from genlab.data.datasets import load_splits
+
+    return load_splits("ring8", n_train=512, n_val=64, n_test=64)["train"]
 
 
 @pytest.fixture(scope="session")

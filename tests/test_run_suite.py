@@ -44,6 +44,10 @@ CASES = {
     "transformer": ("transformer", "corpus.txt", {"d_model": 16, "layers": 1, "heads": 2}, {"block_size": 16}),
     "seqvae": ("seqvae", "names", {"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 1,
                                    "latent_dim": 2}, {"limit": 200}),
+    "diffusion": ("diffusion", "digits", {"channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5,
+                                          "nll_timesteps": 5, "num_classes": -1}, ROWS),
+    "diffusion-table-ring8": ("diffusion", "ring8", {"hidden": 16, "depth": 1, "timesteps": 50, "sample_steps": 5,
+                                                      "nll_timesteps": 5}, {}),
     "lstm-molecules": ("lstm", "mols.smi", {"hidden": 16, "layers": 1}, {}),
     "lstm-music": ("lstm", "folk", {"hidden": 16, "layers": 1}, {"tunes": 30, "limit": 60}),
     # packed, memory-mapped data (every split read row by row: GENLAB_PACK_IN_MEMORY_BYTES=0)

@@ -112,3 +112,19 @@ def decoder(arch: str, in_dim: int, shape: Sequence[int], *, hidden: Sequence[in
         return ConvDecoder(in_dim, shape, channels, dropout=dropout)
     return nn.Sequential(mlp([in_dim, *reversed(hidden), math.prod(shape)], dropout=dropout),
                          nn.Unflatten(1, tuple(shape)))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers (batch-norm
+    statistics) are copied, as in the EMA generators of ProGAN/StyleGAN."""
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1.0 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warmed-up decay ``min(decay, (1 + step) / (10 + step))``: early averages forget the
+    random initialisation quickly."""
+    return min(decay, (1 + step) / (10 + step))

@@ -153,6 +153,9 @@ def _on_meta(model):
     ("gan", {"arch": "conv", "g_channels": (8, 4), "d_channels": (4, 8), "latent_dim": 4, "num_classes": -1,
              "loss": "wgan-gp"}, ("forward",)),
     ("transformer", {"d_model": 16, "layers": 1, "heads": 2}, ("forward",)),
+    ("diffusion", {"channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3, "num_classes": -1,
+                   "loss_weighting": "min-snr", "prediction": "v"}, ("forward", "sample")),
+    ("diffusion", {"hidden": 8, "depth": 1, "timesteps": 20, "sample_steps": 3, "arch": "mlp"}, ("forward", "sample")),
     ("lstm", {"hidden": 16, "layers": 1}, ("forward",)),
 ])
 def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_small, text_small, meta_results):
@@ -189,6 +192,8 @@ FAMILIES = {  # every torch family, tiny
     "gru": ({"hidden": 16, "layers": 1}, "text_small"),
     "transformer": ({"d_model": 16, "layers": 1, "heads": 2}, "text_small"),
     "seqvae": ({"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 1, "latent_dim": 2}, "text_small"),
+    "diffusion": ({"channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3, "nll_timesteps": 3,
+                   "num_classes": -1}, "digits_small"),
 }
 
 

@@ -38,6 +38,8 @@ FAMILIES = {
     "transformer": ({"d_model": 8, "layers": 1, "heads": 2}, TEXT),
     "seqvae": ({"embed_dim": 4, "enc_hidden": 8, "dec_hidden": 8, "dec_layers": 1, "latent_dim": 2,
                 "dropout": 0.1, "word_dropout": 0.2, "kl_warmup_steps": 3}, TEXT),
+    "diffusion": ({"channels": 4, "heads": 2, "timesteps": 20, "num_classes": -1, "dropout": 0.1,
+                   "ema_decay": 0.9, "sample_steps": 2, "nll_timesteps": 2}, DIGITS),
 }
 TRAIN = {"epochs": 3, "batch_size": 32, "checkpoint_every": 2, "log_every": 1, "progress": False,
          "seed": 5, "threads": 1, "val_fraction": 0}

@@ -57,12 +57,16 @@ def evaluate_model(model: Any, test: Any, *, max_examples: int = 2000, iwae_k: i
         try:
             y = ds.y if tags.conditional else None
             g = torch.Generator().manual_seed(seed)
-            with task(f"test NLL (IWAE bound, k={iwae_k})", len(ds)):
+            uses_k = "k" in tags.log_prob_options  # an importance-sampled (IWAE) bound
+            what = f"IWAE bound, k={iwae_k}" if uses_k else (
+                "variational bound" if tags.log_prob_kind == "lower_bound" else tags.log_prob_kind)
+            with task(f"test NLL ({what})", len(ds)):
                 lp = model.log_prob(ds.x, **select_log_prob_options(model, y=y, k=iwae_k, generator=g))
             nll = float(-lp.mean())
             out["nll_nats"] = nll
             out["bits_per_dim"] = nll / (math.prod(ds.shape) * math.log(2))
-            out["iwae_k"] = float(iwae_k)
+            if uses_k:
+                out["iwae_k"] = float(iwae_k)
         except ValueError as e:  # e.g. Bernoulli likelihood on non-binary data
             out["nll_note"] = str(e)  # type: ignore[assignment]
     return out

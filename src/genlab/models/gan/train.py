@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ...nn import ema_decay_at, ema_update
 from ...train.config import TrainConfig
 from ...train.schedule import make_optimizer
 from ...train.steps import Step, scalar_logs
@@ -35,22 +36,6 @@ from ...train.trainer import Trainer, mix_seed
 
 SAMPLES_DIR = "samples"
 GIF_FILE = "progress.gif"
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers (batch-norm
-    statistics) are copied, as in the EMA generators of ProGAN/StyleGAN."""
-    for pe, p in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(p, 1.0 - decay)
-    for be, b in zip(ema.buffers(), model.buffers()):
-        be.copy_(b)
-
-
-def ema_decay_at(step: int, decay: float) -> float:
-    """Warmed-up decay ``min(decay, (1 + step) / (10 + step))``: early averages forget the
-    random initialisation quickly."""
-    return min(decay, (1 + step) / (10 + step))
 
 
 def write_progress_gif(samples_dir: Path, out: Path, *, ms_per_frame: int = 400) -> Path | None:

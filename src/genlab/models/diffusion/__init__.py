@@ -1,0 +1,8 @@
+"""Denoising diffusion models: schedules, samplers written against any callable, a U-Net
+sized from the data, and the ``diffusion`` family under the one contract."""
+from .config import DiffusionConfig
+from .model import Diffusion
+from .samplers import SAMPLERS, guided
+from .schedule import NoiseSchedule
+
+__all__ = ["Diffusion", "DiffusionConfig", "NoiseSchedule", "SAMPLERS", "guided"]

@@ -1,0 +1,406 @@
+"""Denoising diffusion under the one contract: ``fit`` trains the denoiser on the one
+trainer, ``sample`` runs any of the samplers (with classifier-free guidance), ``log_prob``
+is the variational bound (Ho et al. 2020, Eq. 5) with the discretised decoder for 8-bit
+images."""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..torch_model import TorchGenerativeModel
+from ...data.dataset import Dataset
+from ...errors import DataError
+from ...nn import ema_decay_at, ema_update
+from ...progress import tick
+from ...registry import MODELS
+from ...train.steps import GradientStep
+from .config import DiffusionConfig
+from .samplers import DEFAULT_STEPS, SAMPLERS, guided
+from .schedule import NoiseSchedule, to_x0_eps
+from .unet import MLPDenoiser, UNet
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def detect_levels(x: torch.Tensor) -> int:
+    """The pixel levels of data in [0, 1]: ``L`` when every value is a multiple of
+    ``1/(L-1)`` (256 for 8-bit images, 17 for the 0..16 digits), else 0 (continuous)."""
+    sample = x.reshape(-1)[:200_000].double()
+    if len(sample) == 0 or sample.min() < 0 or sample.max() > 1:
+        return 0
+    for levels in (256, *range(2, 256)):
+        k = sample * (levels - 1)
+        if (k - k.round()).abs().max() < 1e-4:
+            return 256 if levels > 1 and 255 % (levels - 1) == 0 else levels
+    return 0
+
+
+def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+
+
+def discretized_log_likelihood(x: torch.Tensor, mean: torch.Tensor, std: float, levels: int) -> torch.Tensor:
+    """``log p(x)`` per example of data on ``levels`` evenly spaced values in ``[-1, 1]``
+    under ``N(mean, std^2)`` integrated over each value's bin, the end bins open (Ho et al.
+    2020, Eq. 13). ``(B, ...)`` -> ``(B,)`` float64."""
+    x, mean = x.double(), mean.double()
+    half = 1.0 / (levels - 1)
+    upper = torch.where(x > 1 - 1e-6, torch.ones_like(x), _normal_cdf((x + half - mean) / std))
+    lower = torch.where(x < -1 + 1e-6, torch.zeros_like(x), _normal_cdf((x - half - mean) / std))
+    # a far-off mean leaves (upper - lower) at 0 in double precision: use the log density there
+    mass = (upper - lower).clamp_min(0)
+    log_density = -0.5 * ((x - mean) / std) ** 2 - math.log(std) - 0.5 * LOG_2PI + math.log(2 * half)
+    lp = torch.where(mass > 1e-12, mass.clamp_min(1e-300).log(), log_density)
+    return lp.flatten(1).sum(1)
+
+
+class DiffusionStep(GradientStep):
+    """The gradient step, then the EMA of the weights (warmed up as the GAN's)."""
+
+    def on_step_end(self, trainer: Any, logs: dict[str, float]) -> None:
+        model = trainer.model
+        if model.net_ema is not None:
+            ema_update(model.net_ema, model.net, ema_decay_at(trainer.step, model.config.ema_decay))
+
+
+@MODELS.register("diffusion", aliases=("ddpm",))
+class Diffusion(TorchGenerativeModel):
+    """A denoising diffusion model: the forward process ``q(x_t | x_0)`` of
+    ``config.schedule`` and a network (U-Net for images, MLP for rows) trained to predict
+    ``config.prediction`` from ``x_t``; class-conditional with classifier-free guidance
+    when ``num_classes`` is set.
+
+    Images in ``[0, 1]`` are modelled as ``2x - 1`` in ``[-1, 1]`` and samples come back
+    in ``[0, 1]``; table rows (standardised) as they are.
+
+    Example:
+        >>> m = Diffusion(num_classes=-1).fit("digits", train={"epochs": 30})
+        >>> x = m.sample(16, y=3, sampler="dpm++", steps=20, guidance=3,
+        ...              generator=torch.Generator().manual_seed(0))      # (16, 1, 8, 8)
+        >>> m.log_prob(x_test)       # variational bound, nats per example
+    """
+
+    model_type = "diffusion"
+    config_class = DiffusionConfig
+    log_prob_kind = "lower_bound"
+    log_prob_options = ("y", "generator", "timesteps")
+
+    # -- building
+    def data_defaults(self, dataset: Dataset) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        image = len(dataset.shape) == 3
+        if self.config.arch == "auto":
+            out["arch"] = "unet" if image else "mlp"
+        elif self.config.arch == "unet" and not image:
+            raise DataError(f"arch='unet' needs images (C, H, W); {dataset.name} has rows of shape "
+                            f"{tuple(dataset.shape)}: use arch='mlp'")
+        if len(dataset.shape) not in (1, 3):
+            raise DataError(f"diffusion models images (C, H, W) or flat rows; {dataset.name} has "
+                            f"shape {tuple(dataset.shape)}")
+        if image and (float(dataset.x.min()) < 0 or float(dataset.x.max()) > 1):
+            raise DataError(f"diffusion expects images in [0, 1]; {dataset.name} spans "
+                            f"[{float(dataset.x.min()):.3g}, {float(dataset.x.max()):.3g}]")
+        if self.config.levels == -1:
+            out["levels"] = detect_levels(torch.as_tensor(dataset.x[:4096])) if image else 0
+        return out
+
+    def build(self) -> None:
+        c = self.config
+        self.n_cond = max(c.num_classes, 0)
+        shape = tuple(c.data_shape)
+        if c.arch == "mlp" or (c.arch == "auto" and len(shape) == 1):
+            self.net = MLPDenoiser(math.prod(shape), hidden=c.hidden, depth=c.depth, dropout=c.dropout,
+                                   num_classes=self.n_cond)
+        else:
+            if len(shape) != 3:
+                raise ValueError(f"arch='unet' needs images (C, H, W), got data_shape {shape}")
+            self.net = UNet(shape, channels=c.channels, mult=c.channel_mult, blocks=c.blocks,
+                            attention_res=c.attention_res, heads=c.heads, dropout=c.dropout,
+                            num_classes=self.n_cond)
+        self.net_ema = None
+        if c.ema_decay > 0:
+            self.net_ema = copy.deepcopy(self.net)
+            self.net_ema.requires_grad_(False)
+        self.schedule = NoiseSchedule(c.noise_schedule, c.timesteps, beta_start=c.beta_start, beta_end=c.beta_end)
+
+    def training_step(self) -> DiffusionStep:
+        return DiffusionStep()
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.config.data_shape) == 3
+
+    def _to_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 - 1 if self.is_image else x
+
+    def _to_data_space(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2).clamp(0, 1) if self.is_image else x
+
+    def _net_fn(self, net: nn.Module) -> Any:
+        """The network as a sampler's ``fn(x_t, t, **cond)`` on rows of the data shape."""
+        if not isinstance(net, MLPDenoiser):
+            return net
+        return lambda x, t, **cond: net(x.reshape(len(x), -1), t, **cond).reshape(x.shape)
+
+    def denoiser(self, ema: bool = True) -> Any:
+        """The network sampling uses, as ``fn(x_t, t, y=None) -> prediction`` (the EMA
+        weights unless ``ema=False`` or the model keeps none): what any sampler in
+        ``genlab.models.diffusion.samplers`` (or a diffusers scheduler loop) calls."""
+        net = self.net_ema if (ema and self.net_ema is not None) else self.net
+        return self._net_fn(net)
+
+    # -- training
+    def _loss_weight(self, t: torch.Tensor) -> torch.Tensor | None:
+        c = self.config
+        if c.loss_weighting == "plain":
+            return None
+        a = self.schedule.abar_on(t)
+        snr = a / (1 - a)
+        w = snr.clamp(max=c.snr_gamma)  # min-SNR-gamma in terms of the x0 error ...
+        if c.prediction == "epsilon":  # ... expressed for the quantity the network predicts
+            w = w / snr
+        elif c.prediction == "v":
+            w = w / (snr + 1)
+        return w
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x0 = self._to_model_space(batch["x"])
+        b = len(x0)
+        t = torch.randint(0, self.config.timesteps, (b,), device=x0.device)
+        noise = torch.randn_like(x0)
+        x_t = self.schedule.add_noise(x0, noise, t)
+        y = None
+        if self.n_cond:
+            y = batch["y"].long()
+            if self.training and self.config.cond_drop > 0:
+                drop = torch.rand(b, device=x0.device) < self.config.cond_drop
+                y = torch.where(drop, torch.full_like(y, self.n_cond), y)
+        out = self._net_fn(self.net)(x_t, t.float(), y=y)
+        err = (out.float() - self.schedule.target(x0, noise, t, self.config.prediction)).pow(2).flatten(1).mean(1)
+        w = self._loss_weight(t)
+        loss = (err if w is None else err * w).mean()
+        return {"loss": loss, "mse": err.mean().detach()}
+
+    # -- sampling
+    def _labels(self, y: Any, n: int) -> torch.Tensor | None:
+        if not self.n_cond:
+            if y is not None:
+                raise ValueError("this diffusion model is unconditional: it takes no y "
+                                 "(train with num_classes=-1 for a class-conditional one)")
+            return None
+        if y is None:
+            return torch.arange(n, device=self.device) % self.n_cond
+        y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
+        if y.numel() == 1 and n > 1:
+            y = y.expand(n)
+        if len(y) != n or int(y.min()) < 0 or int(y.max()) >= self.n_cond:
+            raise ValueError(f"y must hold {n} labels in 0..{self.n_cond - 1}, got {y.tolist()[:8]}")
+        return y.to(self.device)
+
+    def _sampler_args(self, sampler: str | None, steps: int | None, guidance: float | None,
+                      spacing: str | None, eta: float) -> tuple[str, dict[str, Any], float]:
+        c = self.config
+        sampler = sampler or c.sampler
+        if sampler not in SAMPLERS:
+            import difflib
+
+            close = difflib.get_close_matches(str(sampler), list(SAMPLERS), n=1)
+            raise ValueError(f"unknown sampler {sampler!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                             + f" (samplers: {', '.join(SAMPLERS)})")
+        steps = steps if steps is not None else (c.sample_steps or DEFAULT_STEPS[sampler])
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral)
+                                  or not 1 <= steps <= c.timesteps):
+            raise ValueError(f"steps must be an integer in 1..{c.timesteps}, got {steps!r}")
+        w = c.guidance if guidance is None else guidance
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"guidance must be a finite number >= 0, got {w!r}")
+        if float(w) != 1.0 and guidance is not None and not (self.n_cond and c.cond_drop > 0):
+            raise ValueError("guidance needs a class-conditional model trained with cond_drop > 0 "
+                             "(num_classes=-1); this one has no unconditional part")
+        if not (self.n_cond and c.cond_drop > 0):
+            w = 1.0
+        kw: dict[str, Any] = {"prediction": c.prediction, "clip": 1.0 if (c.clip and self.is_image) else None}
+        if steps is not None:
+            kw["steps"] = int(steps)
+        spacing = spacing or c.spacing
+        if spacing:
+            if sampler in ("euler", "heun"):
+                raise ValueError(f"{sampler} walks Karras et al.'s noise levels: it takes no spacing")
+            kw["spacing"] = spacing
+        if eta:
+            if sampler != "ddim":
+                raise ValueError(f"eta is DDIM's option; {sampler} takes none")
+            kw["eta"] = float(eta)
+        return sampler, kw, float(w)
+
+    def _run_sampler(self, n: int, *, generator: torch.Generator | None, y: Any, sampler: str | None,
+                     steps: int | None, guidance: float | None, spacing: str | None, eta: float,
+                     ema: bool, callback: Any = None, x_T: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_fitted()
+        if isinstance(n, bool) or int(n) < 1:
+            raise ValueError(f"n must be >= 1, got {n!r}")
+        n = int(n)
+        name, kw, w = self._sampler_args(sampler, steps, guidance, spacing, eta)
+        labels = self._labels(y, n)
+        was = self.training
+        self.eval()
+        try:
+            fn = self.denoiser(ema)
+            if labels is None:
+                model_fn = fn
+            else:
+                null = torch.full_like(labels, self.n_cond)
+                model_fn = guided(fn, w, {"y": labels}, {"y": null})
+            x = self._noise(n, *self.config.data_shape, generator=generator) if x_T is None else x_T
+            with torch.no_grad():
+                out = SAMPLERS[name](model_fn, self.schedule, x, generator=generator, callback=callback, **kw)
+        finally:
+            self.train(was)
+        return self._to_data_space(out)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, y: Any = None,
+               sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
+               spacing: str | None = None, eta: float = 0.0, ema: bool = True) -> torch.Tensor:
+        """``n`` samples from noise by ``sampler``.
+
+        Args:
+            n: number of samples.
+            generator: seeded generator: the starting noise and the samplers' noise
+                (the same draws on every device).
+            y: class label(s) for a conditional model: an int or ``n`` labels (default
+                cycles through the classes).
+            sampler: ``ddpm``, ``ddim``, ``dpm++``, ``euler`` or ``heun`` (default
+                ``config.sampler``).
+            steps: sampler steps (default ``config.sample_steps``, else the sampler's own:
+                DDPM every training step, DDIM 50, DPM-Solver++ 20, Euler 30, Heun 18).
+            guidance: classifier-free guidance ``w`` (``out_u + w (out_c - out_u)``: 0 is
+                unconditional, 1 plain conditional, > 1 stronger; default
+                ``config.guidance``).
+            spacing: ``leading``, ``trailing`` or ``linspace`` (DDPM/DDIM/DPM-Solver++).
+            eta: DDIM's noise (0 deterministic, 1 DDPM-like).
+            ema: use the EMA weights (when kept).
+        Returns:
+            ``(n, *data_shape)``: images in ``[0, 1]``, or rows.
+        """
+        return self._run_sampler(n, generator=generator, y=y, sampler=sampler, steps=steps,
+                                 guidance=guidance, spacing=spacing, eta=eta, ema=ema)
+
+    def sample_trajectory(self, n: int, *, frames: int = 16, generator: torch.Generator | None = None,
+                          y: Any = None, sampler: str | None = None, steps: int | None = None,
+                          guidance: float | None = None, spacing: str | None = None, eta: float = 0.0,
+                          ema: bool = True) -> torch.Tensor:
+        """The denoising trajectory of ``n`` samples: ``(frames, n, *data_shape)``, the state
+        ``x_t`` at ``frames`` evenly spaced sampler steps (the first is the starting noise,
+        the last the sample), in data space (images clipped to ``[0, 1]``). The same
+        options and samples as ``sample``."""
+        if int(frames) < 2:
+            raise ValueError(f"frames must be >= 2, got {frames!r}")
+        states: list[torch.Tensor] = []
+
+        def keep(i: int, t: float, x_t: torch.Tensor, x0: torch.Tensor) -> None:
+            states.append(x_t.detach().cpu())
+
+        g = generator
+        x_T = self._noise(int(n), *self.config.data_shape, generator=g)
+        self._run_sampler(n, generator=g, y=y, sampler=sampler, steps=steps, guidance=guidance,
+                          spacing=spacing, eta=eta, ema=ema, callback=keep, x_T=x_T)
+        allx = [x_T.cpu()] + states
+        idx = torch.linspace(0, len(allx) - 1, int(frames)).round().long().tolist()
+        return torch.stack([self._to_data_space(allx[i]) for i in idx])
+
+    # -- likelihood
+    def log_prob(self, x: Any, *, y: Any = None, generator: torch.Generator | None = None,
+                 timesteps: int | None = None) -> torch.Tensor:
+        """The variational bound on ``log p(x)`` per example, in nats (Ho et al. Eq. 5):
+        ``-KL(q(x_T|x_0) || N(0, I)) - sum_t KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t))
+        + log p(x_0|x_1)``, the model's reverse variance being the posterior's
+        ``beta~_t`` and the decoder ``p(x_0|x_1)`` discretised to ``config.levels`` pixel
+        values (a probability of the 8-bit image itself; for continuous data a density,
+        in the data's own units). Each KL term uses one draw of ``x_t``.
+
+        Args:
+            x: ``(B, *data_shape)`` (images in ``[0, 1]``).
+            y: labels for a conditional model; ``None`` scores under the unconditional
+                model (trained through ``cond_drop``).
+            generator: seeded generator for the draws of ``x_t`` and of the steps.
+            timesteps: how many of the ``T - 1`` KL terms to evaluate (default
+                ``config.nll_timesteps``; 0 = all): fewer gives an unbiased stratified
+                estimate of the same bound (one step drawn per stratum).
+        Returns:
+            ``(B,)`` float64.
+        """
+        self.check_fitted()
+        c = self.config
+        x = torch.as_tensor(x, dtype=torch.float32).to(self.device)
+        if tuple(x.shape[1:]) != tuple(c.data_shape):
+            raise ValueError(f"x must have shape (B, {', '.join(map(str, c.data_shape))}), got {tuple(x.shape)}")
+        if self.is_image and (float(x.min()) < 0 or float(x.max()) > 1):
+            raise ValueError("x must hold images in [0, 1]")
+        if self.n_cond and y is None and c.cond_drop == 0:
+            raise ValueError("this model was trained with cond_drop=0: it has no unconditional "
+                             "density; pass labels y")
+        k = min(c.nll_timesteps, c.timesteps - 1) if timesteps is None else timesteps
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= c.timesteps - 1:
+            raise ValueError(f"timesteps must be in 0..{c.timesteps - 1} (0 = all), got {timesteps!r}")
+        T = c.timesteps
+        k = k or (T - 1)
+        labels = None if y is None else self._labels(y, len(x))
+        fn = self.denoiser(True)
+        was = self.training
+        self.eval()
+        sched = self.schedule
+        ac = sched.alphas_cumprod
+        betas = sched.betas
+        # the strata of the KL terms t = 1 .. T-1 (0-indexed steps; t = 0 is the decoder)
+        edges = torch.linspace(1, T, k + 1).round().long().tolist()
+        out = []
+        chunk = 256
+        try:
+            with torch.no_grad():
+                for s in range(0, len(x), chunk):
+                    x0 = self._to_model_space(x[s:s + chunk])
+                    b = len(x0)
+                    lb = None if labels is None else labels[s:s + chunk]
+                    dims = x0[0].numel()
+                    a_T = float(ac[-1])
+                    prior_kl = 0.5 * (a_T * x0.double().pow(2) + (1 - a_T) - 1 - math.log(1 - a_T)).flatten(1).sum(1)
+                    total = -prior_kl
+                    for j in range(k):
+                        lo, hi = edges[j], edges[j + 1]
+                        if hi <= lo:
+                            continue
+                        t = lo + int(torch.randint(hi - lo, (1,), generator=generator))
+                        nz = self._noise(*x0.shape, generator=generator)
+                        a_t, a_prev = float(ac[t]), float(ac[t - 1])
+                        x_t = a_t ** 0.5 * x0 + (1 - a_t) ** 0.5 * nz
+                        pred = fn(x_t, torch.full((b,), float(t), device=x0.device), y=lb)
+                        x0_hat, _ = to_x0_eps(pred.float(), x_t, a_t, c.prediction)
+                        beta = float(betas[t])
+                        coef = a_prev ** 0.5 * beta / (1 - a_t)  # the posterior mean's weight on x0
+                        var = (1 - a_prev) / (1 - a_t) * beta
+                        kl = (coef ** 2 / (2 * var)) * (x0.double() - x0_hat.double()).pow(2).flatten(1).sum(1)
+                        total = total - (hi - lo) * kl
+                    # the decoder p(x_0 | x_1): x_1 at step 0, variance beta_1
+                    nz = self._noise(*x0.shape, generator=generator)
+                    a0 = float(ac[0])
+                    x_1 = a0 ** 0.5 * x0 + (1 - a0) ** 0.5 * nz
+                    pred = fn(x_1, torch.zeros(b, device=x0.device), y=lb)
+                    mean, _ = to_x0_eps(pred.float(), x_1, a0, c.prediction)
+                    std = float(betas[0]) ** 0.5
+                    if self.is_image and c.levels >= 2:
+                        dec = discretized_log_likelihood(x0, mean, std, c.levels)
+                    else:
+                        dec = (-0.5 * ((x0.double() - mean.double()) / std) ** 2 - math.log(std)
+                               - 0.5 * LOG_2PI).flatten(1).sum(1)
+                        if self.is_image:  # the density of x in [0, 1], not of 2x - 1
+                            dec = dec + dims * math.log(2)
+                    out.append((total + dec).cpu())
+                    tick(b)
+        finally:
+            self.train(was)
+        return torch.cat(out)
