@@ -193,7 +193,8 @@ def test_karras_sigmas_and_heun_calls():
     sched = NoiseSchedule("linear", 1000)
     sig = S.karras_sigmas(sched, 18)
     assert len(sig) == 19 and sig[-1] == 0.0
-    assert math.isclose(sig[0], float(sched.sigmas[-1]), rel_tol=1e-9)
+    assert sig[0] == S.SIGMA_MAX < float(sched.sigmas[-1])  # EDM's sigma_max, below the schedule's 157
+    assert math.isclose(S.karras_sigmas(sched, 18, sigma_max=1e9)[0], float(sched.sigmas[-1]), rel_tol=1e-9)
     assert math.isclose(sig[-2], float(sched.sigmas[0]), rel_tol=1e-9)
     assert all(a > b for a, b in zip(sig, sig[1:]))
     calls = []
@@ -204,7 +205,7 @@ def test_karras_sigmas_and_heun_calls():
 
     S.heun(fn, sched, torch.zeros(2, 3), steps=18)
     assert len(calls) == 35 == S.network_calls("heun", 18, 1000)
-    assert max(calls) == pytest.approx(999.0) and min(calls) == pytest.approx(0.0, abs=1e-6)
+    assert max(calls) == pytest.approx(sched.sigma_to_t(80.0)) and min(calls) == pytest.approx(0.0, abs=1e-6)
     calls.clear()
     S.euler(fn, sched, torch.zeros(2, 3), steps=30)
     assert len(calls) == 30

@@ -20,7 +20,10 @@ class DiffusionConfig(Config):
         timesteps: ``T``, the number of training steps of the forward process.
         beta_start, beta_end: the linear schedule's first and last beta.
         prediction: what the network predicts: ``epsilon`` (the noise), ``x0`` (the
-            clean sample) or ``v`` (Salimans & Ho 2022).
+            clean sample) or ``v`` (Salimans & Ho 2022; the default: on digits after 1,500
+            steps it gave the best bound and an FID within noise of the best, and it
+            stays well conditioned at the cosine schedule's last step, where
+            ``epsilon`` divides by ``sqrt(abar) = 5e-5``).
         loss_weighting: ``plain`` (every step alike: the "simple" loss of Ho et al.) or
             ``min-snr`` (Hang et al. 2023: per-step weight ``min(SNR, gamma)`` expressed
             for the chosen prediction).
@@ -61,7 +64,7 @@ class DiffusionConfig(Config):
     timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    prediction: str = "epsilon"
+    prediction: str = "v"
     loss_weighting: str = "plain"
     snr_gamma: float = 5.0
     arch: str = "auto"
