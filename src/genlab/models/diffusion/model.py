@@ -266,22 +266,42 @@ class Diffusion(TorchGenerativeModel):
             raise ValueError(f"n must be >= 1, got {n!r}")
         n = int(n)
         name, kw, w = self._sampler_args(sampler, steps, guidance, spacing, eta)
-        labels = self._labels(y, n)
         was = self.training
         self.eval()
         try:
-            fn = self.denoiser(ema)
-            if labels is None:
-                model_fn = fn
-            else:
-                null = torch.full_like(labels, self.n_cond)
-                model_fn = guided(fn, w, {"y": labels}, {"y": null})
+            model_fn = self._guided_fn(n, y, w, ema)
             x = self._noise(n, *self.config.data_shape, generator=generator) if x_T is None else x_T
             with torch.no_grad():
                 out = SAMPLERS[name](model_fn, self.schedule, x, generator=generator, callback=callback, **kw)
         finally:
             self.train(was)
         return self._to_data_space(out)
+
+    def _guided_fn(self, n: int, y: Any, w: float, ema: bool) -> Any:
+        """``fn(x_t, t)`` for ``n`` rows: the denoiser with labels ``y`` and guidance ``w``."""
+        fn = self.denoiser(ema)
+        labels = self._labels(y, n)
+        if labels is None:
+            return fn
+        return guided(fn, w, {"y": labels}, {"y": torch.full_like(labels, self.n_cond)})
+
+    def sampling_setup(self, n: int, *, y: Any = None, sampler: str | None = None, steps: int | None = None,
+                       guidance: float | None = None, spacing: str | None = None, eta: float = 0.0,
+                       ema: bool = True) -> tuple[str, Any, dict[str, Any]]:
+        """What ``sample`` would run, for pipelines that drive a sampler themselves
+        (image-to-image, inpainting): ``(sampler name, fn(x_t, t), sampler keywords)``,
+        the options checked as ``sample`` checks them. Call under ``model.eval()``."""
+        self.check_fitted()
+        name, kw, w = self._sampler_args(sampler, steps, guidance, spacing, eta)
+        return name, self._guided_fn(int(n), y, w, ema), kw
+
+    def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Data as the model sees it: images ``2x - 1`` in ``[-1, 1]``, rows unchanged."""
+        return self._to_model_space(x)
+
+    def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``to_model_space`` (images clipped to ``[0, 1]``)."""
+        return self._to_data_space(x)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, y: Any = None,
                sampler: str | None = None, steps: int | None = None, guidance: float | None = None,

@@ -41,7 +41,7 @@ their condition. It is affine in the output, so it is the same for any predictio
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -129,13 +129,24 @@ def _predict(fn: ModelFn, x: torch.Tensor, t: float, abar: float, prediction: st
     return x0, eps
 
 
+def _visited(schedule: NoiseSchedule, steps: int | None, spacing: str, timesteps: Sequence[int] | None,
+             extra_point: bool = False) -> list[int]:
+    if timesteps is None:
+        return spaced_steps(schedule.T, steps or schedule.T, spacing, extra_point=extra_point)
+    ts = [int(t) for t in timesteps]
+    if not ts or any(a <= b for a, b in zip(ts, ts[1:])) or ts[0] >= schedule.T or ts[-1] < 0:
+        raise ValueError(f"timesteps must be a descending list of steps in 0..{schedule.T - 1}, got {ts[:6]}")
+    return ts
+
+
 def ddpm(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int | None = None,
          prediction: str = "epsilon", clip: float | None = 1.0, spacing: str = "leading",
          generator: torch.Generator | None = None, callback: Callback | None = None,
-         cond: dict[str, Any] | None = None) -> torch.Tensor:
+         cond: dict[str, Any] | None = None, timesteps: Sequence[int] | None = None) -> torch.Tensor:
     """Ancestral sampling: ``x_{t'} ~ q(x_{t'} | x_t, x0_pred)`` with the posterior variance
-    (``steps`` default: every training step)."""
-    ts = spaced_steps(schedule.T, steps or schedule.T, spacing)
+    (``steps`` default: every training step; ``timesteps``, a descending list, overrides
+    ``steps`` and ``spacing``: image-to-image starts part-way)."""
+    ts = _visited(schedule, steps, spacing, timesteps)
     ac = schedule.alphas_cumprod
     for i, t in enumerate(ts):
         prev = ts[i + 1] if i + 1 < len(ts) else -1
@@ -155,13 +166,13 @@ def ddpm(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int | 
 def ddim(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int = 50, eta: float = 0.0,
          prediction: str = "epsilon", clip: float | None = 1.0, spacing: str = "leading",
          generator: torch.Generator | None = None, callback: Callback | None = None,
-         cond: dict[str, Any] | None = None) -> torch.Tensor:
+         cond: dict[str, Any] | None = None, timesteps: Sequence[int] | None = None) -> torch.Tensor:
     """DDIM: ``x_{t'} = sqrt(abar') x0 + sqrt(1 - abar' - s^2) eps + s z`` with
     ``s = eta sqrt((1 - abar')/(1 - abar) (1 - abar/abar'))``; the step after the last
     lands on ``abar = 1`` (diffusers' ``set_alpha_to_one``)."""
     if not (math.isfinite(eta) and eta >= 0):
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    ts = spaced_steps(schedule.T, steps, spacing)
+    ts = _visited(schedule, steps, spacing, timesteps)
     ac = schedule.alphas_cumprod
     for i, t in enumerate(ts):
         prev = ts[i + 1] if i + 1 < len(ts) else -1
@@ -179,13 +190,13 @@ def ddim(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int = 
 def dpm_solver_pp(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int = 20,
                   prediction: str = "epsilon", clip: float | None = 1.0, spacing: str = "linspace",
                   generator: torch.Generator | None = None, callback: Callback | None = None,
-                  cond: dict[str, Any] | None = None) -> torch.Tensor:
+                  cond: dict[str, Any] | None = None, timesteps: Sequence[int] | None = None) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, the "midpoint" form diffusers uses): with
     ``alpha = 1/sqrt(1 + sigma^2)``, ``lambda = log(alpha/sigma)`` and ``h`` the step in
     lambda, ``x' = (sigma'/sigma) x - alpha' (e^-h - 1) D`` where ``D`` is the data
     prediction (first order) or ``x0 + (x0 - x0_prev) / (2 r)`` (second order,
     ``r = h_prev / h``). Deterministic: ``generator`` is not used."""
-    ts = spaced_steps(schedule.T, steps, spacing, extra_point=True)
+    ts = _visited(schedule, steps, spacing, timesteps, extra_point=True)
     sig = [float(schedule.sigmas[t]) for t in ts] + [0.0]
     x0_prev, h_prev = None, None
     for i, t in enumerate(ts):
@@ -248,6 +259,8 @@ def heun(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int = 
     return _karras(fn, schedule, x, steps, True, rho, prediction, clip, callback, cond)
 
 
+#: the samplers that walk integer training steps (and take ``timesteps=``)
+STEP_SAMPLERS = ("ddpm", "ddim", "dpm++")
 #: name -> sampler; every one takes ``(fn, schedule, x_T, *, steps, prediction, clip,
 #: generator, callback, cond)`` (``ddim`` also ``eta``, ``euler``/``heun`` ``rho``)
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
