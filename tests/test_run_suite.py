@@ -58,7 +58,8 @@ TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}
 # the heading each report section writes
 HEADINGS = {"samples": "Samples", "reconstructions": "Reconstructions", "interpolation": "Latent interpolation",
             "table-columns": "Real vs generated columns", "text-samples": "Samples",
-            "compositions": "Compositions", "molecules": "Generated molecules", "graph": "Learned graph"}
+            "compositions": "Compositions", "molecules": "Generated molecules", "graph": "Learned graph",
+            "denoising-trajectory": "Denoising trajectory"}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,12 @@ def _read_back(path, n, tags):
             im.load()
             assert min(im.size) >= 8
         return n  # a grid: one picture
+    if s == ".gif":  # an animation (a diffusion model's denoising trajectory)
+        from PIL import Image
+
+        with Image.open(path) as im:
+            assert im.format == "GIF" and im.n_frames >= 2 and min(im.size) >= 8
+        return n
     if s in (".txt", ".smi"):
         return len(path.read_text().split("\n")) - 1
     if s in (".mid", ".midi", ".wav"):  # one file per piece beside the target: s_0.mid, s_1.mid, ...

@@ -332,7 +332,8 @@ class CapabilityRegistry(Registry):
 SAMPLE_WRITERS = CapabilityRegistry("sample writer", populate=(
     "genlab.sample_io", "genlab.models", "genlab.data.music_io", "genlab.pipelines.molecules"))
 #: sections of ``report.html``: ``fn(ctx)`` with a ``genlab.report.html.ReportContext``
-REPORT_SECTIONS = CapabilityRegistry("report section", populate=("genlab.report.html", "genlab.report.pgm"))
+REPORT_SECTIONS = CapabilityRegistry("report section", populate=("genlab.report.html", "genlab.report.pgm",
+                                                                  "genlab.report.diffusion"))
 #: what ``genlab evaluate`` runs: ``fn(run, model, splits, **options) -> record``
 EVALUATORS = CapabilityRegistry("evaluator", populate=("genlab.evaluation.evaluate",
                                                        "genlab.evaluation.molecules"))

@@ -112,3 +112,21 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def save_trajectory_gif(frames: Any, path: Any, *, nrow: int | None = None, ms_per_frame: int = 120,
+                        hold_last_ms: int = 1500) -> Path:
+    """Animate ``frames`` ``(F, B, C, H, W)`` in ``[0, 1]`` (e.g. a diffusion model's
+    ``sample_trajectory``) as a GIF of image grids, the last frame held ``hold_last_ms``;
+    written to a hidden temporary name and renamed."""
+    frames = torch.as_tensor(frames)
+    if frames.dim() != 5:
+        raise ValueError(f"frames must be (F, B, C, H, W), got {tuple(frames.shape)}")
+    images = [image_grid(f, nrow=nrow).convert("RGB") for f in frames]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    durations = [ms_per_frame] * (len(images) - 1) + [hold_last_ms]
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    tmp.replace(path)
+    return path

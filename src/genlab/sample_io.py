@@ -169,6 +169,16 @@ class SampleJob:
         self.overwrite, self.chunk_size, self._draw = overwrite, chunk_size, draw
         self._drawn = drawn  # a folder of chunks drawn by the processes of a torchrun
 
+    @property
+    def seed(self) -> int:
+        """The seed of chunk 0 (``genlab sample --seed``)."""
+        return int(self._draw["seed"])
+
+    @property
+    def sample_options(self) -> dict[str, Any]:
+        """The model's own ``sample`` options given for this job (``--sampler``, ``--y``, ...)."""
+        return {k: v for k, v in self._draw.items() if k not in ("seed", "chunk_size", "progress")}
+
     def chunks(self) -> Iterator[Any]:
         """The samples, chunk by chunk (seeded as the module docstring says)."""
         if self._drawn is not None:

@@ -173,3 +173,37 @@ def test_inpainting_keeps_the_known_pixels_and_fills_the_hole_plausibly(cond_mod
     assert scores["inpaint_kept_max_change"] == 0.0 and scores["inpaint_hole_psnr_db"] > 5
     with pytest.raises(ValueError, match="does not fit"):
         ed.inpaint(x, torch.zeros(3, 3, dtype=torch.bool))
+
+
+def test_cli_img2img_inpaint_and_trajectory_gif(tmp_path, capsys):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "diffusion", "--data", "digits", "--out", str(run), "--limit", "128",
+                     "--max-steps", "3", "--num_classes=-1", "--channels=8", "--heads=2", "--timesteps=50",
+                     "--nll_timesteps=3"]) == 0
+    src = tmp_path / "in.png"
+    Image.fromarray((torch.rand(32, 40) * 255).byte().numpy()).save(src)  # any size: resized to 8x8
+    out = tmp_path / "edit.png"
+    assert cli.main(["img2img", str(run), str(src), "-o", str(out), "-n", "3", "--strength", "0.5",
+                     "--y", "2", "--steps", "10"]) == 0
+    with Image.open(out) as im:
+        assert im.size[0] > 4 * im.size[1] - 20  # a row of input + 3 results
+    assert cli.main(["img2img", str(run), str(src), "-o", str(out), "-n", "1"]) == 2  # exists: --overwrite
+    assert "overwrite" in capsys.readouterr().err
+    filled = tmp_path / "fill.png"
+    assert cli.main(["inpaint", str(run), str(src), "-o", str(filled), "-n", "2", "--box", "0.5,0,1,1",
+                     "--steps", "10", "--jump", "2", "--resample", "2"]) == 0
+    with Image.open(filled) as im:
+        assert im.size[0] > 3 * im.size[1]  # input, hole, 2 fillings
+    assert cli.main(["inpaint", str(run), str(src), "-o", str(tmp_path / "b.png"), "--box", "0.5,0.5,0.2,1"]) == 2
+    assert "--box needs" in capsys.readouterr().err
+    gif = tmp_path / "traj.gif"
+    assert cli.main(["sample", str(run), "-n", "4", "--steps", "6", "--y", "1", "-o", str(gif)]) == 0
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 7  # the noise and 6 steps
+    vae = tmp_path / "vae"
+    assert cli.main(["train", "vae", "--data", "digits", "--out", str(vae), "--limit", "64", "--max-steps", "1",
+                     "--hidden=16", "--latent_dim=2"]) == 0
+    assert cli.main(["img2img", str(vae), str(src), "-o", str(tmp_path / "v.png")]) == 2
+    assert "needs a diffusion run" in capsys.readouterr().err

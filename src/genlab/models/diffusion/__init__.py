@@ -4,5 +4,6 @@ from .config import DiffusionConfig
 from .model import Diffusion
 from .samplers import SAMPLERS, guided
 from .schedule import NoiseSchedule
+from . import writers  # noqa: F401  (registers the .gif trajectory writer)
 
 __all__ = ["Diffusion", "DiffusionConfig", "NoiseSchedule", "SAMPLERS", "guided"]

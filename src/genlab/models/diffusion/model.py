@@ -336,7 +336,7 @@ class Diffusion(TorchGenerativeModel):
                           ema: bool = True) -> torch.Tensor:
         """The denoising trajectory of ``n`` samples: ``(frames, n, *data_shape)``, the state
         ``x_t`` at ``frames`` evenly spaced sampler steps (the first is the starting noise,
-        the last the sample), in data space (images clipped to ``[0, 1]``). The same
+        the last the sample; fewer frames when the sampler takes fewer steps), in data space (images clipped to ``[0, 1]``). The same
         options and samples as ``sample``."""
         if int(frames) < 2:
             raise ValueError(f"frames must be >= 2, got {frames!r}")
@@ -350,7 +350,7 @@ class Diffusion(TorchGenerativeModel):
         self._run_sampler(n, generator=g, y=y, sampler=sampler, steps=steps, guidance=guidance,
                           spacing=spacing, eta=eta, ema=ema, callback=keep, x_T=x_T)
         allx = [x_T.cpu()] + states
-        idx = torch.linspace(0, len(allx) - 1, int(frames)).round().long().tolist()
+        idx = torch.linspace(0, len(allx) - 1, min(int(frames), len(allx))).round().long().tolist()
         return torch.stack([self._to_data_space(allx[i]) for i in idx])
 
     # -- likelihood
