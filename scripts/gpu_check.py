@@ -1,4 +1,5 @@
-"""The prepared accelerator check (issue 16): train VAE, GAN and LSTM for a few hundred
+"""The prepared accelerator check (issue 16): train VAE, GAN, LSTM and a class-conditional
+diffusion model for a few hundred
 steps on the accelerator and on the CPU from the same seed, compare their loss curves,
 then check what a user does next: sample on the accelerator, save, load on the CPU and
 sample there, and train the same models under ``bf16-mixed`` and ``16-mixed`` precision.
@@ -37,6 +38,7 @@ CASES = {  # name -> (model, config, data)
     "vae": ("vae", {"hidden": (256, 128), "latent_dim": 8}, "digits"),
     "gan": ("gan", {"arch": "conv", "g_channels": (64, 32), "d_channels": (32, 64), "latent_dim": 32}, "digits"),
     "lstm": ("lstm", {"hidden": 128, "layers": 2}, "text"),
+    "diffusion": ("diffusion", {"num_classes": -1, "channels": 32, "sample_steps": 20}, "digits"),
 }
 
 
