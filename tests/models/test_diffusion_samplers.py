@@ -172,8 +172,9 @@ def test_ddim_linspace_follows_the_paper_where_diffusers_does_not(trained):
         ours = S.ddim(fn, m.schedule, _start(), steps=50, spacing="linspace")
         assert (ours - theirs).abs().max() > 1e-3  # a real difference of convention
         # steps=1000 visits every step: the previous step is t - 1 in both
-        theirs = _diffusers_loop(diffusers.DDIMScheduler(**kw), fn, _start(), 1000, use_clipped_model_output=True)
-        ours = S.ddim(fn, m.schedule, _start(), steps=1000, spacing="linspace")
+        theirs = _diffusers_loop(diffusers.DDIMScheduler(**kw), fn, _start((2, 1, 8, 8)), 1000,
+                                 use_clipped_model_output=True)
+        ours = S.ddim(fn, m.schedule, _start((2, 1, 8, 8)), steps=1000, spacing="linspace")
         assert (ours - theirs).abs().max() <= 1e-4
 
 
