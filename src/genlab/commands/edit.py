@@ -12,26 +12,13 @@ from typing import Any
 
 from ..errors import UsageError
 from . import COMMANDS, Command
+from .upscale import read_image
 
 MIN_TILE_PX = 128
 
 
 def _read_resized(path: Path, shape: tuple[int, ...]):
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
-
-    c, h, w = shape
-    if not path.is_file():
-        raise UsageError(f"no image at {path}")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
-            a = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"{path} is not an image Pillow can read ({e})") from None
-    t = torch.from_numpy(a.copy())
-    return t[None] if c == 1 else t.permute(2, 0, 1)
+    return read_image(path, shape[0], size=(shape[1], shape[2]))
 
 
 def _common(s: argparse.ArgumentParser) -> None:
@@ -74,8 +61,7 @@ def _editor(args: argparse.Namespace):
     from ..capabilities import tags_of
     from ..pipelines.diffusion_editing import DiffusionEditor
 
-    p = Path(args.run)
-    model = load(p / "model" if (p / "model").is_dir() else p)
+    model = load(args.run)  # a run folder or a model folder
     if tags_of(model).family != "diffusion":
         raise UsageError(f"{args.run} holds a {tags_of(model).family} model; this command needs a diffusion run "
                          "(genlab train diffusion --data DATA)")

@@ -37,17 +37,20 @@ def compare_scale(hw: Any) -> int:
     return max(1, math.ceil(COMPARE_MIN_PX / max(1, min(int(v) for v in hw))))
 
 
-def _read(path: Path, channels: int):
+def read_image(path: Path, channels: int, *, size: tuple[int, int] | None = None):
+    """``(C, h, w)`` in [0, 1] from an image file, converted to ``channels`` (and resized
+    bicubically to ``size = (h, w)``); a missing or unreadable file is a ``UsageError``."""
     import numpy as np
     import torch
     from PIL import Image, UnidentifiedImageError
-
 
     if not path.is_file():
         raise UsageError(f"no image at {path}")
     try:
         with Image.open(path) as im:
             im = im.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
             a = np.asarray(im, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as e:
         raise UsageError(f"{path} is not an image Pillow can read ({e})") from None
@@ -85,7 +88,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     f = pipe.factor
     # every input is read before anything is written: a missing or unreadable image leaves
     # no output folder behind
-    images = [(p, _read(p, pipe.channels)) for p in paths]
+    images = [(p, read_image(p, pipe.channels)) for p in paths]
     check_new_files([out / n for p in paths for n in (f"{p.stem}_x{f}.png", f"{p.stem}_compare.png")],
                     overwrite=args.overwrite)
     check_writable(out)

@@ -24,6 +24,7 @@ import torch
 from ..base import load
 from ..capabilities import tags_of
 from ..devices import noise as draw_noise
+from ..models.diffusion.samplers import posterior_step
 from ..models.diffusion.schedule import to_x0_eps
 from ..registry import PIPELINES
 
@@ -77,10 +78,7 @@ class DiffusionEditor:
 
     @classmethod
     def from_run(cls, run_dir: Any) -> "DiffusionEditor":
-        from pathlib import Path
-
-        p = Path(run_dir)
-        return cls(load(p / "model" if (p / "model").is_dir() else p))
+        return cls(load(run_dir))  # a run folder or a model folder
 
     def __call__(self, images: Any, **options: Any) -> torch.Tensor:
         """``img2img(images, **options)``."""
@@ -111,7 +109,7 @@ class DiffusionEditor:
                 ema: bool = True) -> torch.Tensor:
         """SDEdit: noise ``images`` ``(N, *shape)`` in [0, 1] to ``strength`` of the way and
         denoise. Returns ``(N, *shape)`` in [0, 1]."""
-        from ..models.diffusion.samplers import SAMPLERS, STEP_SAMPLERS, spaced_steps
+        from ..models.diffusion.samplers import DEFAULT_SPACING, SAMPLERS, STEP_SAMPLERS, spaced_steps
 
         m = self.model
         x = _images(m, images)
@@ -120,9 +118,8 @@ class DiffusionEditor:
         name, fn, kw = m.sampling_setup(len(x), y=y, sampler=sampler, steps=steps, guidance=guidance, ema=ema)
         if name not in STEP_SAMPLERS:
             raise ValueError(f"img2img walks training steps: use ddpm, ddim or dpm++, not {name}")
-        ts = spaced_steps(m.schedule.T, kw.pop("steps", None) or m.schedule.T, kw.pop("spacing", None)
-                          or {"ddpm": "leading", "ddim": "leading", "dpm++": "linspace"}[name],
-                          extra_point=name == "dpm++")
+        ts = spaced_steps(m.schedule.T, kw.pop("steps", None) or m.schedule.T,
+                          kw.pop("spacing", None) or DEFAULT_SPACING[name], extra_point=name == "dpm++")
         keep = ts[len(ts) - int(round(strength * len(ts))):]
         if not keep:
             return x.clone()
@@ -192,12 +189,8 @@ class DiffusionEditor:
                         pred, _ = to_x0_eps(out, cur, a_from, m.config.prediction)
                         if clip is not None:
                             pred = pred.clamp(-clip, clip)
-                        beta = 1 - a_from / a_to
-                        mean = (a_to ** 0.5 * beta / (1 - a_from)) * pred + \
-                               ((1 - beta) ** 0.5 * (1 - a_to) / (1 - a_from)) * cur
+                        mean = posterior_step(cur, pred, a_from, a_to, generator=generator, noisy=k_to > 0)
                         if k_to > 0:
-                            var = (1 - a_to) / (1 - a_from) * beta
-                            mean = mean + var ** 0.5 * draw_noise(cur.shape, generator=generator, device=dev)
                             known = a_to ** 0.5 * x0 + (1 - a_to) ** 0.5 * draw_noise(
                                 cur.shape, generator=generator, device=dev)
                         else:

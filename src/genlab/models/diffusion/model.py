@@ -152,11 +152,6 @@ class Diffusion(TorchGenerativeModel):
     def is_image(self) -> bool:
         return len(self.config.data_shape) == 3
 
-    def _to_model_space(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2 - 1 if self.is_image else x
-
-    def _to_data_space(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1) if self.is_image else x
 
     def _net_fn(self, net: nn.Module) -> Any:
         """The network as a sampler's ``fn(x_t, t, **cond)`` on rows of the data shape."""
@@ -186,7 +181,7 @@ class Diffusion(TorchGenerativeModel):
         return w
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x0 = self._to_model_space(batch["x"])
+        x0 = self.to_model_space(batch["x"])
         b = len(x0)
         t = torch.randint(0, self.config.timesteps, (b,), device=x0.device)
         noise = torch.randn_like(x0)
@@ -275,7 +270,7 @@ class Diffusion(TorchGenerativeModel):
                 out = SAMPLERS[name](model_fn, self.schedule, x, generator=generator, callback=callback, **kw)
         finally:
             self.train(was)
-        return self._to_data_space(out)
+        return self.to_data_space(out)
 
     def _guided_fn(self, n: int, y: Any, w: float, ema: bool) -> Any:
         """``fn(x_t, t)`` for ``n`` rows: the denoiser with labels ``y`` and guidance ``w``."""
@@ -297,11 +292,11 @@ class Diffusion(TorchGenerativeModel):
 
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
         """Data as the model sees it: images ``2x - 1`` in ``[-1, 1]``, rows unchanged."""
-        return self._to_model_space(x)
+        return x * 2 - 1 if self.is_image else x
 
     def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
         """The inverse of ``to_model_space`` (images clipped to ``[0, 1]``)."""
-        return self._to_data_space(x)
+        return ((x + 1) / 2).clamp(0, 1) if self.is_image else x
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, y: Any = None,
                sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
@@ -351,7 +346,7 @@ class Diffusion(TorchGenerativeModel):
                           spacing=spacing, eta=eta, ema=ema, callback=keep, x_T=x_T)
         allx = [x_T.cpu()] + states
         idx = torch.linspace(0, len(allx) - 1, min(int(frames), len(allx))).round().long().tolist()
-        return torch.stack([self._to_data_space(allx[i]) for i in idx])
+        return torch.stack([self.to_data_space(allx[i]) for i in idx])
 
     # -- likelihood
     def log_prob(self, x: Any, *, y: Any = None, generator: torch.Generator | None = None,
@@ -403,7 +398,7 @@ class Diffusion(TorchGenerativeModel):
         try:
             with torch.no_grad():
                 for s in range(0, len(x), chunk):
-                    x0 = self._to_model_space(x[s:s + chunk])
+                    x0 = self.to_model_space(x[s:s + chunk])
                     b = len(x0)
                     lb = None if labels is None else labels[s:s + chunk]
                     dims = x0[0].numel()

@@ -139,6 +139,22 @@ def _visited(schedule: NoiseSchedule, steps: int | None, spacing: str, timesteps
     return ts
 
 
+def posterior_step(x: torch.Tensor, x0: torch.Tensor, a_t: float, a_prev: float, *,
+                   generator: torch.Generator | None = None, noisy: bool = True) -> torch.Tensor:
+    """One ancestral step from ``x_t`` (``abar = a_t``) to the level ``a_prev``: the mean of
+    ``q(x_prev | x_t, x0)`` plus, when ``noisy``, a draw of its variance ``beta~``."""
+    beta = 1 - a_t / a_prev
+    mean = (a_prev ** 0.5 * beta / (1 - a_t)) * x0 + ((1 - beta) ** 0.5 * (1 - a_prev) / (1 - a_t)) * x
+    if not noisy:
+        return mean
+    var = max((1 - a_prev) / (1 - a_t) * beta, 1e-20)
+    return mean + var ** 0.5 * draw_noise(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+#: each step sampler's own timestep spacing (diffusers' defaults)
+DEFAULT_SPACING = {"ddpm": "leading", "ddim": "leading", "dpm++": "linspace"}
+
+
 def ddpm(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int | None = None,
          prediction: str = "epsilon", clip: float | None = 1.0, spacing: str = "leading",
          generator: torch.Generator | None = None, callback: Callback | None = None,
@@ -151,13 +167,8 @@ def ddpm(fn: ModelFn, schedule: NoiseSchedule, x: torch.Tensor, *, steps: int | 
     for i, t in enumerate(ts):
         prev = ts[i + 1] if i + 1 < len(ts) else -1
         a_t, a_prev = float(ac[t]), (float(ac[prev]) if prev >= 0 else 1.0)
-        alpha, beta = a_t / a_prev, 1 - a_t / a_prev
         x0, _ = _predict(fn, x, t, a_t, prediction, clip, cond)
-        mean = (a_prev ** 0.5 * beta / (1 - a_t)) * x0 + (alpha ** 0.5 * (1 - a_prev) / (1 - a_t)) * x
-        if t > 0:
-            var = max((1 - a_prev) / (1 - a_t) * beta, 1e-20)
-            mean = mean + var ** 0.5 * draw_noise(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x = mean
+        x = posterior_step(x, x0, a_t, a_prev, generator=generator, noisy=t > 0)
         if callback is not None:
             callback(i, t, x, x0)
     return x
