@@ -188,3 +188,22 @@ def test_image_folder_and_csv_through_load(tmp_path):
     csv.write_text("u,v,lab\n" + "".join(f"{i},{i * i},{i % 3}\n" for i in range(20)))
     tr = load(csv, label="lab", limit=5)
     assert tr.kind == "table" and len(tr) == 5 and tr.classes == ["0", "1", "2"]
+
+
+def test_dataset_text_and_attributes_follow_subsets_and_batches():
+    from genlab.train.trainer import rows_of
+
+    x = torch.rand(4, 3, 4, 4)
+    ds = Dataset(x, kind="image", text=[[1, 2, 0], [3, 0, 0], [4, 5, 6], [7, 0, 0]],
+                 attributes={"colour": [0, 1, 2, 1]})
+    assert ds.text.dtype == torch.int64 and ds.attributes["colour"].dtype == torch.int64
+    sub = ds.subset([2, 0])
+    assert sub.text.tolist() == [[4, 5, 6], [1, 2, 0]] and sub.attributes["colour"].tolist() == [2, 0]
+    batch = rows_of(ds, torch.tensor([1, 3]))
+    assert batch["text"].tolist() == [[3, 0, 0], [7, 0, 0]] and "y" not in batch
+    with pytest.raises(DataError, match="4 examples but 3 rows of text"):
+        Dataset(x, text=[[1], [2], [3]])
+    with pytest.raises(DataError, match="attribute 'colour' must hold integers"):
+        Dataset(x, attributes={"colour": [0.5, 1, 2, 1]})
+    with pytest.raises(DataError, match=r"text must be token ids \(N, L\)"):
+        Dataset(x, text=[1, 2, 3, 4])

@@ -29,6 +29,11 @@ class Dataset:
         classes: label names, index = label value (``None`` if unlabelled).
         columns: column names of a table.
         meta: anything else worth keeping (e.g. normalisation statistics).
+        text: token ids ``(N, L)`` int64 of one caption per example (padding id 0), or
+            ``None``; the trainer batches them as ``batch["text"]`` for text-conditional
+            models. ``meta["tokenizer"]`` holds the tokenizer's config that spelled them.
+        attributes: per-example integer ground truth ``{name: (N,) int64}`` (e.g. the
+            shape, colour and position a caption names), for judges; ``{}`` if none.
     """
 
     x: torch.Tensor
@@ -38,6 +43,8 @@ class Dataset:
     classes: list[str] | None = None
     columns: list[str] | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    text: torch.Tensor | None = None
+    attributes: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.x, torch.Tensor):
@@ -74,6 +81,23 @@ class Dataset:
                 )
             if len(self.y) and int(self.y.min()) < 0:
                 raise DataError(f"{self.name}: labels must be >= 0")
+        if self.text is not None:
+            self.text = self._rows(self.text, "text")
+            if self.text.dim() != 2:
+                raise DataError(f"{self.name}: text must be token ids (N, L), got shape {tuple(self.text.shape)}")
+        self.attributes = {k: self._rows(v, f"attribute {k!r}").reshape(-1)
+                           for k, v in dict(self.attributes).items()}
+
+    def _rows(self, values: Any, what: str) -> torch.Tensor:
+        """``values`` as int64 with one row per example, else a DataError naming ``what``."""
+        t = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+        if t.is_floating_point() or t.is_complex():
+            raise DataError(f"{self.name}: {what} must hold integers, got {t.dtype}")
+        if len(t) != len(self.x):
+            raise DataError(f"{self.name}: {len(self.x)} examples but {len(t)} rows of {what}")
+        if len(t) and int(t.min()) < 0:
+            raise DataError(f"{self.name}: {what} must be >= 0")
+        return t.to(torch.int64)
 
     # -- sizes
     def __len__(self) -> int:
@@ -99,7 +123,8 @@ class Dataset:
             index = torch.as_tensor(index, dtype=torch.long)
         return dataclasses.replace(
             self, x=self.x[index], y=None if self.y is None else self.y[index],
-            meta=dict(self.meta),
+            meta=dict(self.meta), text=None if self.text is None else self.text[index],
+            attributes={k: v[index] for k, v in self.attributes.items()},
         )
 
     def __getitem__(self, index: Any) -> "Dataset":

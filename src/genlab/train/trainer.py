@@ -113,10 +113,13 @@ def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) 
 
 
 def rows_of(ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The batch dict of rows ``idx`` of ``ds`` (``x``, and ``y`` when labelled)."""
+    """The batch dict of rows ``idx`` of ``ds`` (``x``, ``y`` when labelled, ``text`` when
+    captioned)."""
     batch = {"x": ds.x[idx]}
     if ds.y is not None:
         batch["y"] = ds.y[idx]
+    if ds.text is not None:
+        batch["text"] = ds.text[idx]
     return batch
 
 
