@@ -39,13 +39,15 @@ def conv_sizes(hw: tuple[int, int], n_layers: int) -> list[tuple[int, int]]:
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 3x3 convolutions, then a linear layer to ``out_dim``.
+    """Stride-2 3x3 convolutions, then a linear layer to ``out_dim``; with ``grid``, a 3x3
+    convolution to ``out_dim`` channels instead, keeping the last feature map's size
+    (``out_shape``: a latent grid such as 8x8 -> 4x4, 28x28 -> 7x7).
 
-    Shapes: ``(B, C, H, W) -> (B, out_dim)``.
+    Shapes: ``(B, C, H, W) -> (B, out_dim)``, or ``(B, out_dim, h, w)`` with ``grid``.
     """
 
     def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_dim: int, *,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, grid: bool = False):
         super().__init__()
         c, h, w = in_shape
         sizes = conv_sizes((h, w), len(channels))
@@ -58,27 +60,34 @@ class ConvEncoder(nn.Module):
             prev = ch
         self.convs = nn.Sequential(*layers)
         self.flat_dim = prev * sizes[-1][0] * sizes[-1][1]
-        self.head = nn.Linear(self.flat_dim, out_dim)
+        self.grid = grid
+        self.out_shape = (out_dim, *sizes[-1]) if grid else (out_dim,)
+        self.head = nn.Conv2d(prev, out_dim, 3, padding=1) if grid else nn.Linear(self.flat_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convs(x).flatten(1))  # (B, out_dim)
+        h = self.convs(x)
+        return self.head(h) if self.grid else self.head(h.flatten(1))  # (B, out_dim[, h, w])
 
 
 class ConvDecoder(nn.Module):
     """Linear layer to a small feature map, then stride-2 transposed convolutions that
-    land exactly on the output size (``output_padding`` chosen per layer).
+    land exactly on the output size (``output_padding`` chosen per layer); with ``grid``,
+    the input is already a feature map of ``in_dim`` channels (``ConvEncoder``'s grid)
+    and a 3x3 convolution takes the place of the linear layer.
 
-    Shapes: ``(B, in_dim) -> (B, C, H, W)`` (logits / means, no output activation).
+    Shapes: ``(B, in_dim) -> (B, C, H, W)``, or ``(B, in_dim, h, w) -> (B, C, H, W)`` with
+    ``grid`` (logits / means, no output activation).
     """
 
     def __init__(self, in_dim: int, out_shape: Sequence[int], channels: Sequence[int], *,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, grid: bool = False):
         super().__init__()
         c, h, w = out_shape
         rev = list(channels)[::-1]  # deepest first
         sizes = conv_sizes((h, w), len(rev))[::-1]  # smallest first
         self.start = (rev[0], *sizes[0])
-        self.fc = nn.Linear(in_dim, math.prod(self.start))
+        self.grid = grid
+        self.fc = nn.Conv2d(in_dim, rev[0], 3, padding=1) if grid else nn.Linear(in_dim, math.prod(self.start))
         layers: list[nn.Module] = [nn.LeakyReLU(0.2)]
         for i in range(len(rev)):
             (sh, sw), (th, tw) = sizes[i], sizes[i + 1]
@@ -92,24 +101,31 @@ class ConvDecoder(nn.Module):
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconvs(self.fc(z).view(-1, *self.start))  # (B, C, H, W)
+        h = self.fc(z)
+        return self.deconvs(h if self.grid else h.view(-1, *self.start))  # (B, C, H, W)
 
 
 def encoder(arch: str, shape: Sequence[int], out_dim: int, *, hidden: Sequence[int],
-            channels: Sequence[int], dropout: float = 0.0) -> nn.Module:
-    """An MLP (flattening its input) or conv encoder from ``shape`` to ``out_dim``."""
+            channels: Sequence[int], dropout: float = 0.0, grid: bool = False) -> nn.Module:
+    """An MLP (flattening its input) or conv encoder from ``shape`` to ``out_dim``; with
+    ``grid`` (conv only) to a latent grid of ``out_dim`` channels (``ConvEncoder``)."""
     if arch == "conv":
         if len(shape) != 3:
             raise ValueError(f"arch='conv' needs image data (C, H, W), got shape {tuple(shape)}; use arch='mlp'")
-        return ConvEncoder(shape, channels, out_dim, dropout=dropout)
+        return ConvEncoder(shape, channels, out_dim, dropout=dropout, grid=grid)
+    if grid:
+        raise ValueError("a latent grid needs arch='conv'")
     return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, out_dim], dropout=dropout))
 
 
 def decoder(arch: str, in_dim: int, shape: Sequence[int], *, hidden: Sequence[int],
-            channels: Sequence[int], dropout: float = 0.0) -> nn.Module:
-    """The mirror of ``encoder``: ``(B, in_dim) -> (B, *shape)``."""
+            channels: Sequence[int], dropout: float = 0.0, grid: bool = False) -> nn.Module:
+    """The mirror of ``encoder``: ``(B, in_dim) -> (B, *shape)`` (with ``grid``, from a
+    latent grid of ``in_dim`` channels)."""
     if arch == "conv":
-        return ConvDecoder(in_dim, shape, channels, dropout=dropout)
+        return ConvDecoder(in_dim, shape, channels, dropout=dropout, grid=grid)
+    if grid:
+        raise ValueError("a latent grid needs arch='conv'")
     return nn.Sequential(mlp([in_dim, *reversed(hidden), math.prod(shape)], dropout=dropout),
                          nn.Unflatten(1, tuple(shape)))
 
