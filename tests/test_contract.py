@@ -32,6 +32,8 @@ CASES = {
     "seqvae": ({"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 2, "latent_dim": 4,
                 "dropout": 0.1, "word_dropout": 0.2, "kl_warmup_steps": 5}, "text_small"),
     "diffusion": ({"channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5, "nll_timesteps": 5}, "digits_small"),
+    "latent-diffusion": ({"encoder_channels": (8,), "channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5,
+                          "nll_timesteps": 5}, "digits_small"),
 }
 # extra variants of families worth running through the whole contract
 VARIANTS = {
@@ -51,6 +53,9 @@ VARIANTS = {
                                               "sampler": "dpm++", "dropout": 0.1}, "digits_small"),
     "diffusion-table": ("diffusion", {"hidden": 16, "depth": 1, "timesteps": 50, "sample_steps": 5,
                                       "nll_timesteps": 5}, "table_small"),
+    "latent-diffusion-ae-conditional": ("latent-diffusion", {"first_stage": "autoencoder", "encoder_channels": (8,),
+                                                             "channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5,
+                                                             "num_classes": -1, "sampler": "dpm++"}, "digits_small"),
     "gan-pack-mbstd": ("gan", {"arch": "mlp", **TINY, "pack": 2, "minibatch_std": True, "loss": "lsgan"}, "digits_small"),
 }
 TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}

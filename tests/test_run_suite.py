@@ -48,6 +48,9 @@ CASES = {
                                           "nll_timesteps": 5, "num_classes": -1}, ROWS),
     "diffusion-table-ring8": ("diffusion", "ring8", {"hidden": 16, "depth": 1, "timesteps": 50, "sample_steps": 5,
                                                       "nll_timesteps": 5}, {}),
+    "latent-diffusion": ("latent-diffusion", "digits", {"encoder_channels": (8,), "channels": 8, "heads": 2,
+                                                        "timesteps": 50, "sample_steps": 5, "nll_timesteps": 5,
+                                                        "num_classes": -1}, ROWS),
     "lstm-molecules": ("lstm", "mols.smi", {"hidden": 16, "layers": 1}, {}),
     "lstm-music": ("lstm", "folk", {"hidden": 16, "layers": 1}, {"tunes": 30, "limit": 60}),
     # packed, memory-mapped data (every split read row by row: GENLAB_PACK_IN_MEMORY_BYTES=0)

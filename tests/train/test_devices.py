@@ -156,6 +156,8 @@ def _on_meta(model):
     ("diffusion", {"channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3, "num_classes": -1,
                    "loss_weighting": "min-snr", "prediction": "v"}, ("forward", "sample")),
     ("diffusion", {"hidden": 8, "depth": 1, "timesteps": 20, "sample_steps": 3, "arch": "mlp"}, ("forward", "sample")),
+    ("latent-diffusion", {"encoder_channels": (4,), "channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3,
+                          "stage1_steps": 1}, ("forward", "sample", "reconstruct", "sample_latent")),
     ("lstm", {"hidden": 16, "layers": 1}, ("forward",)),
 ])
 def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_small, text_small, meta_results):
@@ -194,6 +196,8 @@ FAMILIES = {  # every torch family, tiny
     "seqvae": ({"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "dec_layers": 1, "latent_dim": 2}, "text_small"),
     "diffusion": ({"channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3, "nll_timesteps": 3,
                    "num_classes": -1}, "digits_small"),
+    "latent-diffusion": ({"encoder_channels": (4,), "channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3,
+                          "num_classes": -1, "stage1_steps": 1}, "digits_small"),
 }
 
 

@@ -40,6 +40,10 @@ FAMILIES = {
                 "dropout": 0.1, "word_dropout": 0.2, "kl_warmup_steps": 3}, TEXT),
     "diffusion": ({"channels": 4, "heads": 2, "timesteps": 20, "num_classes": -1, "dropout": 0.1,
                    "ema_decay": 0.9, "sample_steps": 2, "nll_timesteps": 2}, DIGITS),
+    # the stage switch at step 3: a kill at step 5 resumes after it, one in the third
+    # checkpoint write (step 4) from the checkpoint at the switch, before the latents are scaled
+    "latent-diffusion": ({"encoder_channels": (4,), "channels": 4, "heads": 2, "timesteps": 20, "num_classes": -1,
+                          "ema_decay": 0.9, "sample_steps": 2, "nll_timesteps": 2, "stage1_steps": 3}, DIGITS),
 }
 TRAIN = {"epochs": 3, "batch_size": 32, "checkpoint_every": 2, "log_every": 1, "progress": False,
          "seed": 5, "threads": 1, "val_fraction": 0}

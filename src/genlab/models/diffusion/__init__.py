@@ -4,6 +4,7 @@ from .config import DiffusionConfig
 from .model import Diffusion
 from .samplers import SAMPLERS, guided
 from .schedule import NoiseSchedule
+from .latent import LatentDiffusion, LatentDiffusionConfig
 from . import writers  # noqa: F401  (registers the .gif trajectory writer)
 
-__all__ = ["Diffusion", "DiffusionConfig", "NoiseSchedule", "SAMPLERS", "guided"]
+__all__ = ["Diffusion", "DiffusionConfig", "LatentDiffusion", "LatentDiffusionConfig", "NoiseSchedule", "SAMPLERS", "guided"]
