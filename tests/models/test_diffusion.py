@@ -91,7 +91,7 @@ def test_sampling_options_are_checked(cond_model, digits_small):
     with pytest.raises(ValueError, match=r"y must hold 2 labels in 0\.\.9"):
         m.sample(2, y=[3, 12])
     plain = Diffusion(channels=8, heads=2, timesteps=20).fit(digits_small, {"max_steps": 1, "progress": False})
-    with pytest.raises(ValueError, match="guidance needs a class-conditional model"):
+    with pytest.raises(ValueError, match="guidance needs a class- or text-conditional model"):
         plain.sample(2, guidance=3)
     with pytest.raises(ValueError, match="unconditional: it takes no y"):
         plain.sample(2, y=1)

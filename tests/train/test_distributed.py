@@ -150,6 +150,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # (default suite: ~10 s+ each; the one-node tests cover the mechanism)
 def test_two_nodes_on_loopback_match_one_process(tmp_path):
     """Two torchrun "nodes" (one process each) meet at a rendezvous on 127.0.0.1 and train
     to one process's weights, writing one shared run folder (rank 0 of node 0 writes)."""
@@ -274,6 +275,7 @@ def test_metric_states_sync_over_two_processes(tmp_path):
                 assert b[name][k] == v, (name, k)
 
 
+@pytest.mark.slow  # (default suite: ~10 s+ each; the one-node tests cover the mechanism)
 def test_molecule_evaluation_under_torchrun_equals_one_process(tmp_path):
     """MOSES scoring of a molecule run in two processes: each draws and featurises its
     block of seeded chunks, the featurised molecules are gathered in chunk order

