@@ -141,3 +141,33 @@ def test_the_frozen_minilm_encoder_conditions_and_is_not_saved(data, tmp_path):
     a = back.sample(4, prompt="red right", guidance=3, steps=10, generator=g())
     b = m.sample(4, prompt=torch.tensor([TOK.encode("red right")] * 4), guidance=3, steps=10, generator=g())
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_genlab_imagine_writes_a_row_per_caption(joint, tmp_path, capsys):
+    from PIL import Image
+
+    from genlab.cli import main
+
+    joint.save(tmp_path / "m")
+    png = tmp_path / "grid.png"
+    assert main(["imagine", str(tmp_path / "m"), "red left", "blue right", "-n", "3", "--guidance", "3",
+                 "--steps", "8", "-o", str(png)]) == 0
+    img = Image.open(png)
+    assert img.mode == "RGB" and img.height > 2 * img.width / 3 * 0.5  # two labelled rows
+    assert "2 caption(s) x 3 images" in capsys.readouterr().out
+    npy = tmp_path / "x.npy"
+    assert main(["imagine", str(tmp_path / "m"), "red left", "-n", "2", "--steps", "8", "--guidance", "3",
+                 "-o", str(npy)]) == 0
+    import numpy as np
+
+    x = torch.from_numpy(np.load(npy))
+    ref = joint.sample(2, prompt="red left", guidance=3, steps=8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, ref)
+    # one-line errors: the file exists, an empty caption, a model without captions
+    assert main(["imagine", str(tmp_path / "m"), "red left", "-o", str(npy)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["imagine", str(tmp_path / "m"), " ", "-o", str(tmp_path / "e.png")]) == 2
+    plain = Diffusion(**SMALL, text_encoder="none").fit(toy_captions(32), {**TRAIN, "max_steps": 1})
+    plain.save(tmp_path / "p")
+    assert main(["imagine", str(tmp_path / "p"), "red left", "-o", str(tmp_path / "p.png")]) == 2
+    assert "does not draw images from captions" in capsys.readouterr().err
