@@ -96,3 +96,20 @@ def test_cli_trains_a_smiles_lstm_and_prints_smiles(moses_small, tmp_path, capsy
     lines = [l for l in capsys.readouterr().out.splitlines() if l and not l.startswith("---")]
     assert 1 <= len(lines) <= 5  # an empty sample prints an empty line, dropped here
     assert main(["train", "lstm", "--data", "moses", "--data-opt", "n_train", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_caption_tokenizer_unknown_words_padding_and_rows():
+    from genlab.data.tokenizers import UNK, UNK_ID, CaptionTokenizer, encode_captions
+
+    tok = train_tokenizer("caption", ["a red circle at the top left", "top-left: red circle"])
+    assert isinstance(tok, CaptionTokenizer) and tok.vocab[:4] == [*SPECIALS, UNK]
+    assert CaptionTokenizer.split("Top-Left: RED") == ["top", "-", "left", ":", "red"]
+    assert tok.decode(tok.encode("Top-Left: red circle")) == "top-left: red circle"
+    assert tok.encode("a zebra") == [tok.index["a"], UNK_ID]  # never an error
+    rows = encode_captions(tok, ["red circle", "a red circle at the top left", ""], 4)
+    assert rows.dtype == torch.int64 and rows.shape == (3, 4)
+    assert rows[0, 2:].tolist() == [0, 0] and rows[2].tolist() == [0, 0, 0, 0]
+    assert tok.decode(rows[1]) == "a red circle at"  # cut at the length
+    assert encode_captions(tok, ["red", "red circle"]).shape == (2, 2)
+    with pytest.raises(ValueError, match="<unk>"):
+        CaptionTokenizer([*SPECIALS, "red"])

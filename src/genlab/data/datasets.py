@@ -2,8 +2,9 @@
 and paths.
 
 Each registered dataset is a function ``(**options) -> {"train", "val", "test"}`` of
-Datasets with a one-line ``description``. Splits are deterministic: the same call gives
-the same examples in the same order in every process.
+Datasets (some add splits: MOSES ``test_scaffolds``, captioned-shapes ``heldout`` and
+``paraphrased``) with a one-line ``description``. Splits are deterministic: the same call
+gives the same examples in the same order in every process.
 
 Options every image dataset takes: ``binarize`` (threshold at 0.5) and ``limit`` (keep
 the first ``limit`` examples of each split, after splitting, for quick runs).
@@ -28,6 +29,7 @@ from .loaders import load_array, load_image_folder, load_table, network_file_err
 from . import molecule_files, molecules  # noqa: F401  (molecules registers the MOSES datasets)
 from . import text  # noqa: F401  (registers the text and music corpora)
 from . import toy  # noqa: F401  (registers the ring8 and grid25 toy datasets)
+from . import captions  # noqa: F401  (registers captioned-shapes and fashion-mnist-captions)
 
 SPLIT_SEED = 0
 SPLITS = ("train", "val", "test")
@@ -361,8 +363,9 @@ def load(name_or_path: str | os.PathLike, *, split: str = "train", **options: An
     Args:
         name_or_path: as in ``load_splits``.
         split: ``"train"``, ``"val"``, ``"test"`` (or another split the dataset has, e.g.
-            MOSES' ``"test_scaffolds"``) or ``"all"`` (everything unsplit; for a registered
-            dataset or a molecule file its train/val/test concatenated in that order).
+            MOSES' ``"test_scaffolds"``, captioned-shapes' ``"heldout"``) or ``"all"``
+            (everything unsplit; for a registered dataset or a molecule file its
+            train/val/test concatenated in that order, captions and attributes too).
         **options: as in ``load_splits``.
 
     Returns:
@@ -373,7 +376,7 @@ def load(name_or_path: str | os.PathLike, *, split: str = "train", **options: An
     """
     if split != "all":
         splits = load_splits(name_or_path, **options)
-        if split not in splits:  # most datasets have train/val/test; MOSES adds test_scaffolds
+        if split not in splits:  # most have train/val/test; MOSES adds test_scaffolds, ...
             raise DataError(f"unknown split {split!r}; choose one of {', '.join(splits)} or 'all'")
         return splits[split]
     name, path = _resolve(name_or_path)
@@ -384,7 +387,13 @@ def load(name_or_path: str | os.PathLike, *, split: str = "train", **options: An
         meta = dict(first.meta, split="all")
         if all("items" in parts[s].meta for s in SPLITS):  # item rows (names, molecules)
             meta["items"] = [t for s in SPLITS for t in parts[s].meta["items"]]
+        texts = [parts[s].text for s in SPLITS]  # captions (same width within a dataset)
+        text = torch.cat(texts) if all(t is not None for t in texts) \
+            and len({t.shape[1] for t in texts}) == 1 else None
+        attributes = {k: torch.cat([parts[s].attributes[k] for s in SPLITS])
+                      for k in first.attributes if all(k in parts[s].attributes for s in SPLITS)}
         return Dataset(torch.cat([parts[s].x for s in SPLITS]), y, kind=first.kind,
-                       name=first.name, classes=first.classes, columns=first.columns, meta=meta)
+                       name=first.name, classes=first.classes, columns=first.columns, meta=meta,
+                       text=text, attributes=attributes)
     ds = _load_path(path, options)
     return _finish({"all": ds}, options.get("binarize", False), options.get("limit"))["all"]

@@ -18,17 +18,25 @@ Molecule tokenisers (``"smiles"``, ``"selfies"``) split with ``genlab.chem.token
 token per atom, bond, branch or ring closure (``Cl``, ``[nH]``, ``%12``) or per SELFIES
 symbol (``[=C]``, ``[Ring1]``), so a model never has to learn that ``C`` followed by
 ``l`` is chlorine; decoding concatenates tokens, as for characters.
+
+Captions (``"caption"``, the text of text-to-image data) are lowercased words and single
+punctuation marks over a fixed vocabulary that has a fourth special, ``<unk>`` (id 3):
+a word outside it encodes as ``<unk>`` instead of failing, since users type free text.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
+
+import torch
 
 from ..chem.tokens import tokenize_selfies, tokenize_smiles
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+UNK, UNK_ID = "<unk>", 3  # captions only: the id of any word outside the vocabulary
 _PRETOKENIZE = r" ?[^\s]+|\s"
 
 
@@ -241,8 +249,77 @@ class SelfiesTokenizer(SmilesTokenizer):
     split = staticmethod(tokenize_selfies)
 
 
+class CaptionTokenizer(CharTokenizer):
+    """Caption words: lowercased, split into words (letters and digits) and single
+    punctuation marks (``"top-left: red circle"`` is ``top - left : red circle``).
+
+    The vocabulary is the specials, ``<unk>`` (id 3), then the words; any word outside it
+    encodes as ``<unk>``, never an error. ``decode`` joins words with spaces but puts no
+    space before ``,`` ``:`` ``;`` ``.`` ``!`` ``?`` and none around ``-``, so a lowercase
+    caption written that way comes back exactly.
+
+    Args:
+        vocab: the full vocabulary, specials and ``<unk>`` first (as stored in configs).
+    """
+
+    kind = "caption"
+    _WORDS = re.compile(r"\w+|[^\w\s]")
+    _NO_SPACE_BEFORE = frozenset(",:;.!?-")
+
+    def __init__(self, vocab: Sequence[str]):
+        super().__init__(vocab)
+        if len(self.vocab) <= UNK_ID or self.vocab[UNK_ID] != UNK:
+            raise ValueError(f"a caption vocabulary must have {UNK!r} at id {UNK_ID}, after the specials")
+
+    @classmethod
+    def split(cls, text: str) -> list[str]:
+        """The words and punctuation marks of ``text``, lowercased."""
+        return cls._WORDS.findall(text.lower())
+
+    @classmethod
+    def train(cls, texts: Iterable[str], *, alphabet: Iterable[str] = ()) -> "CaptionTokenizer":
+        """The sorted set of words in ``texts`` plus the words in ``alphabet``."""
+        words = {w for a in alphabet for w in cls.split(a)}
+        for t in texts:
+            words.update(cls.split(t))
+        return cls([*SPECIALS, UNK, *sorted(words - {*SPECIALS, UNK})])
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``; an unknown word is ``UNK_ID``."""
+        return [self.index.get(w, UNK_ID) for w in self.split(text)]
+
+    def decode(self, ids: Iterable[int], *, keep_specials: bool = False) -> str:
+        """The words of ``ids`` joined by spaces (none before punctuation or around
+        ``-``); pad/bos/eos are dropped unless ``keep_specials``, ``<unk>`` is kept."""
+        out, prev = "", ""
+        for i in map(int, ids):
+            if i < len(SPECIALS) and not keep_specials:
+                continue
+            w = self.vocab[i]
+            out += w if not out or w in self._NO_SPACE_BEFORE or prev == "-" else " " + w
+            prev = w
+        return out
+
+
+def encode_captions(tokenizer: CharTokenizer, captions: Sequence[str], length: int | None = None
+                    ) -> torch.Tensor:
+    """Token rows of ``captions``: ``(N, length)`` int64, padded with ``PAD_ID`` (0) and
+    cut at ``length`` (None: the longest caption, at least 1)."""
+    rows = [tokenizer.encode(c) for c in captions]
+    if length is None:
+        length = max(1, *map(len, rows)) if rows else 1
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length must be a positive integer, got {length!r}")
+    out = torch.full((len(rows), length), PAD_ID, dtype=torch.int64)
+    for k, r in enumerate(rows):
+        r = r[:length]
+        out[k, :len(r)] = torch.tensor(r, dtype=torch.int64)
+    return out
+
+
 CLASSES = {"char": CharTokenizer, "bpe": BPETokenizer, "word": WordTokenizer,
-           "smiles": SmilesTokenizer, "selfies": SelfiesTokenizer}  # kind -> class
+           "smiles": SmilesTokenizer, "selfies": SelfiesTokenizer,
+           "caption": CaptionTokenizer}  # kind -> class
 
 def from_config(kind: str, vocab: Sequence[str], merges: Sequence[Sequence[int]] = ()) -> CharTokenizer:
     """The tokenizer a model config describes."""
@@ -270,10 +347,11 @@ def train_tokenizer(kind: str, texts: Sequence[str], *, vocab_size: int = 512,
     """Train a tokenizer of ``kind`` on ``texts``.
 
     Args:
-        kind: ``"char"``, ``"bpe"``, ``"smiles"`` or ``"selfies"``.
+        kind: ``"char"``, ``"bpe"``, ``"smiles"``, ``"selfies"`` or ``"caption"``.
         texts: the training strings.
         vocab_size: BPE vocabulary size (ignored by the other kinds).
-        alphabet: extra characters (char, BPE) or tokens (smiles, selfies) to include.
+        alphabet: extra characters (char, BPE), tokens (smiles, selfies) or words
+            (caption) to include.
     Returns:
         The tokenizer.
     """
@@ -281,9 +359,9 @@ def train_tokenizer(kind: str, texts: Sequence[str], *, vocab_size: int = 512,
         return CharTokenizer.train([*texts, "".join(alphabet)])
     if kind == "bpe":
         return BPETokenizer.train(texts, vocab_size, alphabet=alphabet)
-    if kind in ("smiles", "selfies"):
+    if kind in ("smiles", "selfies", "caption"):
         return CLASSES[kind].train(texts, alphabet=alphabet)
-    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char', 'bpe', 'smiles' or 'selfies'")
+    raise ValueError(f"unknown tokenizer {kind!r}; choose 'char', 'bpe', 'smiles', 'selfies' or 'caption'")
 
 
 def char_counts(texts: Iterable[str]) -> Counter:
