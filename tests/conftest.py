@@ -22,6 +22,14 @@ def digits_small(digits_splits):
     return digits_splits["train"].subset(slice(0, 256))
 
 
+@pytest.fixture(scope="session")
+def shapes_small():
+    """256 captioned 16x16 shapes (images, caption ids in ``text``, attributes)."""
+    from genlab.data import load_splits
+
+    return load_splits("captioned-shapes", n_train=256, n_val=32, n_test=32)["train"]
+
+
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(1234)

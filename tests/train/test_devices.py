@@ -156,25 +156,31 @@ def _on_meta(model):
     ("diffusion", {"channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3, "num_classes": -1,
                    "loss_weighting": "min-snr", "prediction": "v"}, ("forward", "sample")),
     ("diffusion", {"hidden": 8, "depth": 1, "timesteps": 20, "sample_steps": 3, "arch": "mlp"}, ("forward", "sample")),
+    ("diffusion", {"channels": 8, "heads": 2, "attention_res": 4, "timesteps": 20, "sample_steps": 3, "text_dim": 16,
+                   "text_layers": 1, "text_conditioning": "both"}, ("forward", "sample", "sample_prompt")),
     ("latent-diffusion", {"encoder_channels": (4,), "channels": 8, "heads": 2, "timesteps": 20, "sample_steps": 3,
                           "stage1_steps": 1}, ("forward", "sample", "reconstruct", "sample_latent")),
     ("lstm", {"hidden": 16, "layers": 1}, ("forward",)),
 ])
-def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_small, text_small, meta_results):
+def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_small, text_small, shapes_small,
+                                                meta_results):
     """On the meta device any CPU tensor met inside a computation raises ("Tensor on device
     cpu is not on the expected device meta"): the training forward pass, sampling and
     scoring run with every tensor, seeded noise included, on the model's device. (Meta
     tensors hold no values, so calls that check their inputs' values — a conditional VAE's
     labels, the sequence VAE's packed lengths — are left to the GPU check script,
     scripts/gpu_check.py.)"""
-    ds = text_small if name in ("transformer", "lstm") else digits_small
+    ds = text_small if name in ("transformer", "lstm") else shapes_small if "text_dim" in config else digits_small
     model = genlab.MODELS.get(name)(**config).fit(ds, {**TRAIN, "max_steps": 2})
     x = ds.x[:4]
-    batch = {"x": x.to("meta"), **({"y": ds.y[:4].to("meta")} if ds.y is not None else {})}
+    batch = {"x": x.to("meta"), **({"y": ds.y[:4].to("meta")} if ds.y is not None else {}),
+             **({"text": ds.text[:4].to("meta")} if ds.text is not None else {})}
     model.to("meta").train()
     g = torch.Generator().manual_seed(0)
     args = {"forward": lambda: model(batch)["loss"],
             "sample": lambda: model.eval().sample(4, generator=g),
+            "sample_prompt": lambda: model.eval().sample(4, prompt="a red circle at the top left", guidance=3,
+                                                         generator=g),
             "sample_latent": lambda: model.sample_latent(4, generator=g),
             "log_prob": lambda: model.log_prob(x, k=2, generator=g),
             "reconstruct": lambda: model.reconstruct(x)}

@@ -316,7 +316,10 @@ class Diffusion(TorchGenerativeModel):
         if self.has_text:
             if "text" not in batch:
                 raise DataError("this model is conditioned on text: the data must have captions")
-            ctx, mask, pooled = self.text_features(batch["text"], b)
+            ids = batch["text"]
+            # the data's ids were checked by its Dataset; the joint encoder reads them where they are
+            ctx, mask, pooled = (self.net.encode_text(ids.long()) if self.config.text_encoder == "transformer"
+                                 else self.text_features(ids, b))
             if drop is not None:  # the dropped captions: the unconditional model
                 mask = mask & ~drop[:, None]
             cond.update(ctx=ctx, ctx_mask=mask, pooled=pooled)
