@@ -1,5 +1,5 @@
-"""The prepared accelerator check (issue 16): train VAE, GAN, LSTM and a class-conditional
-diffusion model for a few hundred
+"""The prepared accelerator check (issue 16): train VAE, GAN, LSTM, a class-conditional
+diffusion model, a latent diffusion model and a text-conditional one for a few hundred
 steps on the accelerator and on the CPU from the same seed, compare their loss curves,
 then check what a user does next: sample on the accelerator, save, load on the CPU and
 sample there, and train the same models under ``bf16-mixed`` and ``16-mixed`` precision.
@@ -39,12 +39,20 @@ CASES = {  # name -> (model, config, data)
     "gan": ("gan", {"arch": "conv", "g_channels": (64, 32), "d_channels": (32, 64), "latent_dim": 32}, "digits"),
     "lstm": ("lstm", {"hidden": 128, "layers": 2}, "text"),
     "diffusion": ("diffusion", {"num_classes": -1, "channels": 32, "sample_steps": 20}, "digits"),
+    "latent-diffusion": ("latent-diffusion", {"num_classes": -1, "channels": 32, "sample_steps": 20,
+                                              "stage1_steps": 100}, "digits"),
+    "text-diffusion": ("diffusion", {"channels": 32, "sample_steps": 20, "text_dim": 32, "text_layers": 1},
+                       "captioned-shapes"),
 }
+#: a GAN's adversarial losses are not a descent: two runs whose arithmetic differs in the
+#: last bits drift apart, and their tail losses agree only to tens of percent (measured on
+#: an H200, 300 steps: 8 % at 32-bit, 21 % in bf16); the other families use ``--rtol``
+RTOL = {"gan": 0.35}
 
 
 def data_for(kind: str):
-    if kind == "digits":
-        return load_splits("digits")["train"]
+    if kind != "text":
+        return load_splits(kind)["train"]
     from genlab.data.text import text_splits
 
     return text_splits(CORPUS, block_size=64)["train"]
@@ -81,9 +89,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--rtol", type=float, default=0.05)
     ap.add_argument("--smoke", action="store_true", help="10 steps, to check the script itself")
+    ap.add_argument("--only", default=None, help=f"comma-separated cases to run (default all: {', '.join(CASES)})")
     ap.add_argument("--out", default=os.environ.get("OUT"))
     a = ap.parse_args()
     steps = 10 if a.smoke else a.steps
+    cases = list(CASES) if a.only is None else [c.strip() for c in a.only.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or not cases:
+        ap.error(f"--only: unknown case {', '.join(unknown) or '(none given)'}; the cases: {', '.join(CASES)}")
     if a.device is None:
         best = available_devices()[0]
         if best == "cpu":
@@ -100,11 +113,11 @@ def main() -> int:
         checks.append(row)
         print(json.dumps(row), flush=True)
 
-    for name in CASES:
+    def check(name: str) -> None:
         _, cpu_curve, cpu_s = fit_with_history(name, "cpu", "32", steps)
         acc_model, acc_curve, acc_s = fit_with_history(name, str(dev), "32", steps)
         a_m, c_m = tail_mean(acc_curve), tail_mean(cpu_curve)
-        record(check=f"{name} loss curve, {dev} vs cpu", ok=abs(a_m - c_m) <= a.rtol * abs(c_m) + 1e-3,
+        record(check=f"{name} loss curve, {dev} vs cpu", ok=abs(a_m - c_m) <= RTOL.get(name, a.rtol) * abs(c_m) + 1e-3,
                accel_tail_loss=round(a_m, 5), cpu_tail_loss=round(c_m, 5),
                first_loss=[round(cpu_curve[0], 4), round(acc_curve[0], 4)],
                cpu_s=round(cpu_s, 2), accel_s=round(acc_s, 2), speedup=round(cpu_s / acc_s, 2))
@@ -126,10 +139,20 @@ def main() -> int:
             try:
                 _, p_curve, p_s = fit_with_history(name, str(dev), precision, steps)
                 p_m = tail_mean(p_curve)
-                record(check=f"{name} {precision} on {dev}", ok=abs(p_m - c_m) <= 3 * a.rtol * abs(c_m) + 1e-2,
+                record(check=f"{name} {precision} on {dev}", ok=abs(p_m - c_m) <= RTOL.get(name, 3 * a.rtol) * abs(c_m) + 1e-2,
                        tail_loss=round(p_m, 5), accel_s=round(p_s, 2))
             except Exception as e:  # noqa: BLE001 - a check that fails is reported, not fatal
                 record(check=f"{name} {precision} on {dev}", ok=False, error=f"{type(e).__name__}: {e}")
+
+    for name in cases:
+        try:  # one family that breaks is reported, and the others are still checked
+            check(name)
+        except Exception as e:  # noqa: BLE001
+            import traceback
+
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            record(check=f"{name}: the checks after this one did not run", ok=False,
+                   error=f"{type(e).__name__}: {e}"[:500], at=f"{where.filename}:{where.lineno}")
     bad = [c for c in checks if not c["ok"]]
     print("\n| check | ok |\n|---|---|")
     for c in checks:

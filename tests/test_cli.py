@@ -144,3 +144,18 @@ def test_bayesnet_on_a_csv_end_to_end(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "r"), "-n", "50", "-o", str(tmp_path / "s.csv")]) == 0
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert len(lines) == 51 and lines[0] == (tmp_path / "asia.csv").read_text().splitlines()[0]
+
+
+def test_conditional_flag_is_num_classes_minus_one(tmp_path, capsys):
+    """`genlab train diffusion --data fashion-mnist --conditional` (the issue's command):
+    a bare flag for num_classes=-1; refused with a conflicting --num_classes or a family
+    that has no class-conditional form."""
+    out = tmp_path / "c"
+    assert main(["train", "vae", "--data", "digits", "--out", str(out), *TINY, "--conditional"]) == 0
+    assert json.loads((out / "model" / "config.json").read_text())["config"]["num_classes"] == 10
+    capsys.readouterr()
+    assert main(["train", "vae", "--data", "digits", "--out", str(tmp_path / "d"), "--conditional",
+                 "--num_classes=3"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["train", "bayesnet", "--data", "digits", "--out", str(tmp_path / "e"), "--conditional"]) == 2
+    assert "no class-conditional form" in capsys.readouterr().err

@@ -149,3 +149,46 @@ def test_numpy_families_hash_their_weights_too(tmp_path, family, digits_splits):
     (d / WEIGHTS_FILE).write_bytes(bytes(raw))
     with pytest.raises(ModelFormatError, match="SHA-256"):
         genlab.load(d)
+
+
+def test_cpu_state_keeps_tied_weights_once_and_splits_views_of_one_buffer(tmp_path):
+    """What a model on a GPU is saved from: tied weights (one tensor under two names) are
+    stored once and filled in at load; parameters that are views of one flat buffer (a
+    CUDA LSTM's cuDNN weights) are stored as separate tensors, which safetensors' own
+    ``save_model`` refuses ("None is covering the entire storage")."""
+    from safetensors.torch import load_model, save_model
+
+    from genlab.serialize import cpu_state
+
+    torch.manual_seed(0)
+    flat = torch.randn(10)
+    m = torch.nn.Module()
+    m.a, m.b = torch.nn.Parameter(flat[:4].view(2, 2)), torch.nn.Parameter(flat[4:])  # one buffer
+    m.emb = torch.nn.Linear(3, 2, bias=False)
+    m.head = torch.nn.Linear(3, 2, bias=False)
+    m.head.weight = m.emb.weight  # tied
+    with pytest.raises(Exception, match="covering the entire storage"):
+        save_model(m, str(tmp_path / "refused.safetensors"))
+    state = cpu_state(m.state_dict())
+    assert set(state) == {"a", "b", "emb.weight"}
+    assert state["a"].untyped_storage().data_ptr() != state["b"].untyped_storage().data_ptr()
+    save_file(state, str(tmp_path / "m.safetensors"))
+    fresh = torch.nn.Module()
+    fresh.a, fresh.b = torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(6))
+    fresh.emb, fresh.head = torch.nn.Linear(3, 2, bias=False), torch.nn.Linear(3, 2, bias=False)
+    fresh.head.weight = fresh.emb.weight
+    missing, unexpected = load_model(fresh, str(tmp_path / "m.safetensors"))
+    assert not missing and not unexpected
+    for name, t in m.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], t), name
+
+
+def test_an_error_that_is_not_the_disks_is_not_reported_as_an_io_error(saved, tmp_path, monkeypatch):
+    import genlab.serialize as ser
+
+    def broken(*a, **k):
+        raise ValueError("some tensors share memory")
+
+    monkeypatch.setattr(ser, "_write_safetensors", broken)
+    with pytest.raises(ValueError, match="share memory"):
+        genlab.load(saved).save(tmp_path / "m")

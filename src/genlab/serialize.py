@@ -278,6 +278,9 @@ def save_model_folder(path: str | os.PathLike, *, model_type: str, log_prob_kind
         except Exception as e:  # safetensors reports a full disk as its own error type
             if isinstance(e, OSError) and e.filename is not None:
                 raise
+            io_error = isinstance(e, OSError) or "ioerror" in str(e).lower() or "space" in str(e).lower()
+            if not io_error:  # not the disk's fault: the real error, not an I/O error it never was
+                raise
             import errno as _errno
 
             code = getattr(e, "errno", None) or (_errno.ENOSPC if "space" in str(e).lower() else _errno.EIO)
@@ -300,15 +303,34 @@ def save_model_folder(path: str | os.PathLike, *, model_type: str, log_prob_kind
     return path
 
 
+def cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A module's state on the CPU, each tensor once: names that alias one tensor (tied
+    weights: the same data, shape and strides) keep only their first name, as safetensors'
+    ``save_model`` does (``load_model`` fills the others in); tensors that are distinct views
+    of one buffer (cuDNN's flattened RNN weights) become separate tensors."""
+    seen: set[tuple] = set()
+    out: dict[str, torch.Tensor] = {}
+    for name, t in state.items():
+        key = (t.device, t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()))
+        if t.numel() and key in seen:
+            continue
+        seen.add(key)
+        out[name] = t.detach().to("cpu", copy=True).contiguous()
+    return out
+
+
 def _write_safetensors(path: str, tensors: Any, metadata: dict[str, str]) -> None:
     """``tensors`` (a module, or a mapping of torch tensors or numpy arrays) to ``path``."""
     from torch import nn
 
     if isinstance(tensors, nn.Module):
-        from safetensors.torch import save_model
+        state = tensors.state_dict()
+        if all(t.device.type == "cpu" for t in state.values()):
+            from safetensors.torch import save_model
 
-        save_model(tensors, path, metadata=metadata)
-        return
+            save_model(tensors, path, metadata=metadata)
+            return
+        tensors = cpu_state(state)  # e.g. a CUDA LSTM's weights are views of one flat cuDNN buffer
     tensors = dict(tensors)
     if tensors and all(torch.is_tensor(t) for t in tensors.values()):
         from safetensors.torch import save_file as save_torch

@@ -134,11 +134,22 @@ def test_compile_trains_a_vae(digits_small):
 # ----------------------------------------------------------------------------- hygiene
 @pytest.fixture
 def meta_results(monkeypatch):
-    """Results of the device API left on the model's device (meta tensors cannot be copied
-    to the CPU): what comes back shows where it was computed."""
+    """The copy of the device API's results to the caller's CPU, emulated for meta tensors
+    (which hold no values to copy): a CPU tensor of the same shape and dtype. A result that
+    is copied back where it should stay on the device (``encode`` inside the training
+    forward pass) then meets the model's meta weights and raises."""
     import genlab.models.torch_model as tm
 
-    monkeypatch.setattr(tm, "_to_caller", lambda value: value)
+    def to_caller(value):
+        if torch.is_tensor(value):
+            return torch.zeros(value.shape, dtype=value.dtype) if value.device.type == "meta" else value.cpu()
+        if isinstance(value, dict):
+            return {k: to_caller(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(to_caller(v) for v in value)
+        return value
+
+    monkeypatch.setattr(tm, "_to_caller", to_caller)
 
 
 def _on_meta(model):
@@ -166,7 +177,8 @@ def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_smal
                                                 meta_results):
     """On the meta device any CPU tensor met inside a computation raises ("Tensor on device
     cpu is not on the expected device meta"): the training forward pass, sampling and
-    scoring run with every tensor, seeded noise included, on the model's device. (Meta
+    scoring run with every tensor, seeded noise included, on the model's device, and the
+    device API called inside them (``encode`` in the forward pass) keeps its results there. (Meta
     tensors hold no values, so calls that check their inputs' values — a conditional VAE's
     labels, the sequence VAE's packed lengths — are left to the GPU check script,
     scripts/gpu_check.py.)"""
@@ -185,8 +197,9 @@ def test_no_cpu_tensor_inside_on_another_device(name, config, calls, digits_smal
             "log_prob": lambda: model.log_prob(x, k=2, generator=g),
             "reconstruct": lambda: model.reconstruct(x)}
     for call in calls:
-        out = args[call]()
-        assert out.device.type == "meta", (name, call)
+        out = args[call]()  # computed on the meta device (a CPU tensor inside would have raised) ...
+        # ... and handed to the caller on the CPU, except the training forward pass's loss
+        assert out.device.type == ("meta" if call == "forward" else "cpu"), (name, call)
 
 
 FAMILIES = {  # every torch family, tiny
@@ -232,12 +245,13 @@ def test_the_gpu_check_script_runs_cpu_against_cpu(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.py"
-    p = subprocess.run([sys.executable, str(script), "--device", "cpu", "--smoke", "--out", str(tmp_path)],
+    p = subprocess.run([sys.executable, str(script), "--device", "cpu", "--smoke", "--only", "vae,lstm",
+                        "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
                                                                        "OMP_NUM_THREADS": "1"})
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    assert "20 of 20 checks hold on cpu" in p.stdout  # five checks each for VAE, GAN, LSTM, diffusion
-    assert "diffusion loss curve, cpu vs cpu" in p.stdout
+    assert "10 of 10 checks hold on cpu" in p.stdout  # five checks each for the VAE and the LSTM
+    assert "lstm loss curve, cpu vs cpu" in p.stdout
     assert (tmp_path / "gpu_check.json").is_file()
 
 

@@ -60,6 +60,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         cls = MODELS.get(args.model)
         model_over, train_over = parse_overrides(rest, cls.config_class, TrainConfig)
         _lr_to_model(cls, args, model_over)
+        _conditional(cls, args, model_over)
         out = args.out or f"runs/{cls.model_type}-{Path(str(args.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}"
         data_options = {"binarize": True} if args.binarize else {}
         if args.limit is not None:
@@ -85,6 +86,19 @@ def _lr_to_model(cls: type, args: argparse.Namespace, model_over: dict[str, Any]
         for k in lrs:
             model_over.setdefault(k, args.lr)
         args.lr = None
+
+
+def _conditional(cls: type, args: argparse.Namespace, model_over: dict[str, Any]) -> None:
+    """``--conditional``: class-conditional on the data's classes (``num_classes=-1``)."""
+    if not getattr(args, "conditional", False):
+        return
+    import dataclasses
+
+    if "num_classes" not in {f.name for f in dataclasses.fields(cls.config_class)}:
+        raise UsageError(f"--conditional: {cls.model_type} has no class-conditional form (no num_classes setting)")
+    if model_over.get("num_classes", -1) != -1:
+        raise UsageError(f"give --conditional or --num_classes={model_over['num_classes']}, not both")
+    model_over["num_classes"] = -1
 
 
 def _cli_data_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,6 +157,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="compile the model's forward with torch.compile")
     s.add_argument("--workers", type=int, help="DataLoader worker processes reading batches ahead (default 0); "
                    "the same batches in the same order")
+    s.add_argument("--conditional", action="store_true",
+                   help="class-conditional on the data's labels (the same as --num_classes=-1)")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; --epochs, --lr, --max-steps, "
                         "--patience, --grad_clip, ... may change (recorded in run.json's history)")

@@ -19,7 +19,9 @@ from ..errors import ModelFormatError
 
 #: the public methods that take and return tensors: on a model that is not on the CPU their
 #: tensor arguments are moved to its device and their tensor results back to the CPU, so
-#: callers (writers, metrics, reports) see CPU tensors on every device
+#: callers (writers, metrics, reports) see CPU tensors on every device. A caller that passes
+#: a tensor already on the model's device (``forward``, a training step, a pipeline working
+#: on the GPU) is device-aware: it gets device tensors back, and nothing is copied
 DEVICE_API = ("sample", "log_prob", "reconstruct", "encode", "decode", "interpolate", "sample_latent",
               "token_log_probs", "upscale", "beam_search", "progress_image")
 CPU = torch.device("cpu")
@@ -30,12 +32,23 @@ def _to_caller(value: Any) -> Any:
     return to_device(value, CPU)
 
 
+def _on_accelerator(value: Any) -> bool:
+    """Whether a tensor in ``value`` (a tensor, or a dict/list/tuple of them) is off the CPU."""
+    if torch.is_tensor(value):
+        return value.device.type != "cpu"
+    if isinstance(value, dict):
+        return any(_on_accelerator(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_on_accelerator(v) for v in value)
+    return False
+
+
 def _device_api(fn: Any) -> Any:
     @functools.wraps(fn)
     def on_device(self: "TorchGenerativeModel", *args: Any, **kwargs: Any) -> Any:
         dev = self.device
-        if dev.type == "cpu" or self.__dict__.get("_in_device_api"):  # inner calls keep device tensors
-            return fn(self, *args, **kwargs)
+        if dev.type == "cpu" or self.__dict__.get("_in_device_api") or _on_accelerator((args, kwargs)):
+            return fn(self, *args, **kwargs)  # inner and device-aware calls keep device tensors
         self.__dict__["_in_device_api"] = True
         try:
             return _to_caller(fn(self, *to_device(args, dev), **to_device(kwargs, dev)))
