@@ -130,3 +130,29 @@ def test_normalize_inverse_and_display():
     assert grey.shape == (1, 4) and grey.tolist() == [[0, 128, 0, 255]]
     with pytest.raises(DataError, match="std"):
         Normalize(0.5, 0.0)
+
+
+@pytest.mark.parametrize("spec", ["flip", "vflip,flip:0.3", "shift:2", "rotate:15", "noise:0.1",
+                                  "flip,shift:1,rotate:10,noise:0.05"])
+def test_a_part_of_the_batch_is_augmented_as_in_the_whole_batch(spec):
+    """What a torchrun process that reads only its rows relies on: ``rows=(n, part)``
+    draws for all n rows and applies this part's draws, bit for bit."""
+    x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    aug = parse_augment(spec)
+    whole = aug(x, torch.Generator().manual_seed(7))
+    for part in (slice(0, 5), slice(5, 10), slice(3, 4)):
+        got = aug(x[part], torch.Generator().manual_seed(7), rows=(10, part))
+        assert torch.equal(got, whole[part]), (spec, part)
+    with pytest.raises(ValueError, match="do not describe"):
+        aug(x[:3], torch.Generator().manual_seed(7), rows=(10, slice(0, 5)))
+
+
+def test_batch_length_matches_batch_rows():
+    from genlab.train.trainer import batch_length, batch_rows
+
+    for n in (1, 7, 64, 65):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
+        for bs in (1, 8, 32):
+            for multiple in (1, 2, 3):
+                for b in range(-(-n // bs)):
+                    assert batch_length(n, b, bs, multiple) == len(batch_rows(order, b, bs, multiple))

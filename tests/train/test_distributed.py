@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     s = load_splits("digits")
     train, val = s["train"].subset(slice(0, 256)), s["val"]
     m = genlab.models.Autoencoder(hidden=(32, 16), latent_dim=4)  # no noise in forward: comparable
-    m.fit(train, {"epochs": 2, "batch_size": 32, "progress": False, "threads": 1, "log_every": 4},
+    m.fit(train, {"epochs": 2, "batch_size": 32, "progress": False, "threads": 1, "log_every": 4,
+                  "augment": "flip,shift:1,noise:0.02"},
           val=val, run_dir=sys.argv[1] + "/run")
     open(sys.argv[1] + f"/rows_{distributed.rank_and_world()[0]}.txt", "w").write(str(rows[0]))
     if distributed.is_main():
@@ -36,7 +37,8 @@ SCRIPT = textwrap.dedent("""
 
 def test_two_processes_match_one(tmp_path):
     """Two processes train one process's weights, and each reads only its half of every
-    batch (DistributedSampler semantics: 256 rows x 2 epochs in all)."""
+    batch (DistributedSampler semantics: 256 rows x 2 epochs in all), also with seeded
+    augmentation (each process applies its rows' draws of the whole batch)."""
     _one_and_two(tmp_path, SCRIPT)
     read = lambda f: int((tmp_path / f).read_text())  # noqa: E731
     assert read("one/rows_0.txt") == 512

@@ -2,7 +2,10 @@
 
 Every augmentation is a callable ``aug(x, generator) -> Tensor`` that draws all of its
 randomness from the ``torch.Generator`` it is given and from nothing else, so a training
-run that saves its generator state resumes with bit-identical augmentations.
+run that saves its generator state resumes with bit-identical augmentations. With
+``rows=(n, part)`` ``x`` is the rows ``part`` (a slice) of a batch of ``n``: the draws are
+made for all ``n`` rows and this part's are used, so a torchrun process that reads only
+its own rows augments them exactly as one process augments the whole batch.
 
 Why plain torch and not a library: torchvision is not used in genlab (it pins its own
 torch build, which would replace the CPU torch these machines run). kornia 0.9 would
@@ -39,6 +42,17 @@ def _rand(shape: tuple[int, ...], g: torch.Generator, x: torch.Tensor) -> torch.
     return torch.rand(shape, generator=g, device=g.device).to(x.device)
 
 
+def _part(x: torch.Tensor, rows: tuple[int, slice] | None, who: str) -> tuple[int, slice]:
+    """``(rows drawn for, the slice of them that is x)``: the whole of ``x``, or ``rows``."""
+    if rows is None:
+        return len(x), slice(0, len(x))
+    n, part = rows
+    start, stop, step = part.indices(n)
+    if step != 1 or stop - start != len(x):
+        raise ValueError(f"{who}: rows {part} of a batch of {n} do not describe the {len(x)} rows given")
+    return n, slice(start, stop)
+
+
 class RandomFlip:
     """Flip each image left-right (and/or top-bottom) with probability ``p``.
 
@@ -53,11 +67,13 @@ class RandomFlip:
             raise ValueError(f"RandomFlip: p must be in [0, 1], got {p}")
         self.p, self.horizontal, self.vertical = float(p), horizontal, vertical
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: tuple[int, slice] | None = None
+                 ) -> torch.Tensor:
         _check(x, generator, "RandomFlip")
+        n, part = _part(x, rows, "RandomFlip")
         for on, dim in ((self.horizontal, -1), (self.vertical, -2)):
             if on:
-                mask = (_rand((len(x),), generator, x) < self.p).view(-1, 1, 1, 1)
+                mask = (_rand((n,), generator, x)[part] < self.p).view(-1, 1, 1, 1)
                 x = torch.where(mask, x.flip(dim), x)
         return x
 
@@ -86,19 +102,21 @@ class RandomShift:
             raise ValueError(f"RandomShift: padding must be 'zeros' or 'edge', got {padding!r}")
         self.max_pixels, self.padding = int(max_pixels), padding
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: tuple[int, slice] | None = None
+                 ) -> torch.Tensor:
         _check(x, generator, "RandomShift")
         b, _, h, w = x.shape
+        n, part = _part(x, rows, "RandomShift")
         m = self.max_pixels
-        shifts = torch.randint(-m, m + 1, (b, 2), generator=generator,
-                               device=generator.device).to(x.device)
-        rows = torch.arange(h, device=x.device).view(1, h) - shifts[:, :1]  # (B, H)
+        shifts = torch.randint(-m, m + 1, (n, 2), generator=generator,
+                               device=generator.device)[part].to(x.device)
+        ys = torch.arange(h, device=x.device).view(1, h) - shifts[:, :1]  # (B, H)
         cols = torch.arange(w, device=x.device).view(1, w) - shifts[:, 1:]  # (B, W)
         out = x[torch.arange(b, device=x.device).view(b, 1, 1), :,
-                rows.clamp(0, h - 1).view(b, h, 1), cols.clamp(0, w - 1).view(b, 1, w)]
+                ys.clamp(0, h - 1).view(b, h, 1), cols.clamp(0, w - 1).view(b, 1, w)]
         out = out.permute(0, 3, 1, 2)  # advanced indexing put channels last
         if self.padding == "zeros":
-            inside = ((rows >= 0) & (rows < h)).view(b, 1, h, 1) & \
+            inside = ((ys >= 0) & (ys < h)).view(b, 1, h, 1) & \
                 ((cols >= 0) & (cols < w)).view(b, 1, 1, w)
             out = out * inside
         return out.contiguous()
@@ -124,10 +142,12 @@ class RandomRotation:
             raise ValueError(f"RandomRotation: degrees must be >= 0, got {degrees}")
         self.degrees = float(degrees)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: tuple[int, slice] | None = None
+                 ) -> torch.Tensor:
         _check(x, generator, "RandomRotation")
         b, _, h, w = x.shape
-        angle = (_rand((b,), generator, x) * 2 - 1) * math.radians(self.degrees)
+        n, part = _part(x, rows, "RandomRotation")
+        angle = (_rand((n,), generator, x)[part] * 2 - 1) * math.radians(self.degrees)
         cos, sin = torch.cos(angle), torch.sin(angle)
         zero = torch.zeros_like(cos)
         # rotation in pixel space, expressed in affine_grid's [-1, 1] coordinates
@@ -159,9 +179,11 @@ class GaussianNoise:
             raise ValueError(f"GaussianNoise: std must be >= 0, got {std}")
         self.std, self.clip = float(std), clip
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: tuple[int, slice] | None = None
+                 ) -> torch.Tensor:
         _check(x, generator, "GaussianNoise")
-        noise = torch.randn(x.shape, generator=generator, device=generator.device)
+        n, part = _part(x, rows, "GaussianNoise")
+        noise = torch.randn((n, *x.shape[1:]), generator=generator, device=generator.device)[part]
         out = x + self.std * noise.to(x.device, x.dtype)
         return out.clamp(0, 1) if self.clip else out
 
@@ -185,9 +207,10 @@ class Compose:
             if not callable(a):
                 raise TypeError(f"Compose: {a!r} is not callable")
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: tuple[int, slice] | None = None
+                 ) -> torch.Tensor:
         for aug in self.augmentations:
-            x = aug(x, generator)
+            x = aug(x, generator) if rows is None else aug(x, generator, rows=rows)
         return x
 
     def __iter__(self) -> Iterator[Augmentation]:

@@ -112,6 +112,15 @@ def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) 
     return idx
 
 
+def batch_length(n: int, b: int, batch_size: int, multiple: int = 1) -> int:
+    """``len(batch_rows(order, b, batch_size, multiple))`` for an order of ``n`` rows,
+    without the order."""
+    rows = max(0, min(batch_size, n - b * batch_size))
+    if rows % multiple:
+        rows = rows - rows % multiple if rows >= multiple else min(multiple, n)
+    return rows
+
+
 def rows_of(ds: Dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
     """The batch dict of rows ``idx`` of ``ds`` (``x``, ``y`` when labelled, ``text`` when
     captioned)."""
@@ -207,13 +216,16 @@ class Trainer:
             if self._own_rows:  # under torchrun: only this process's rows are read (DistributedSampler)
                 idx = idx[distributed.shard_rows(len(idx), self.rank, self.world)]
             batch = self._batch(self.train_data, idx)
+        n_global = batch_length(len(self.train_data), b, self.config.batch_size, self._multiple)
         self.batch_in_epoch = b + 1
         if self.batch_in_epoch == self._spe:
             self._epoch_ended = self.epoch  # the epoch whose last batch this is
         if self._augment is not None:
             draw = self._draws
             g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
-            batch["x"] = self._augment(batch["x"], g)
+            # this process's rows are augmented as they are in the whole batch of one process
+            rows = (n_global, distributed.shard_rows(n_global, self.rank, self.world)) if self._own_rows else None
+            batch["x"] = self._augment(batch["x"], g, rows=rows)
         self._draws += 1
         batch = to_device(batch, self.device)
         return OwnRows(batch) if self._own_rows else batch
@@ -468,8 +480,8 @@ class Trainer:
         self._base_lrs = {k: float(o.defaults["lr"]) for k, o in self.optimizers.items()}
         self._multiple = max(1, int(step.batch_multiple))
         # read only this process's rows when the step takes contiguous shards of the batch
-        # and nothing (augmentation) draws randomness over the whole batch
-        self._own_rows = world > 1 and bool(getattr(step, "reads_own_rows", False)) and not cfg.augment
+        # (augmentation draws for the whole batch and takes this process's rows' draws)
+        self._own_rows = world > 1 and bool(getattr(step, "reads_own_rows", False))
         bps = max(1, int(step.batches_per_step))
         self._spe = math.ceil(len(train_ds) / cfg.batch_size)
         total = self.total_steps = planned_steps(len(train_ds), cfg, bps)
