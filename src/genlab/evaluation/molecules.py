@@ -32,7 +32,7 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
     statistics) and the whole MOSES training set for novelty; for a user's file its own
     test split and training molecules. The floor scores ``min(n, len(val))`` held-out
     validation molecules with the same references."""
-    from ..metrics.molecules import higher_is_better, moses_metrics, moses_reference, moses_train
+    from ..metrics.molecules import higher_is_better, moses_reference, moses_train
 
     if _is_moses(run):
         refs = {"train": moses_train(), "test": moses_reference("test"),
@@ -70,6 +70,17 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
     mm = MoleculeMetrics(**refs, n_jobs=n_jobs, k=k, progress=progress)
     mm.update(gen)
     mm.sync()
+    # the floor: real validation molecules, scored the same way; under torchrun each
+    # process featurises (ChemNet included) its block of them
+    floor_mm, n_floor = None, None
+    if floor and "val" in splits:
+        real = list(splits["val"].meta["items"])[:int(n)]
+        n_floor = len(real)
+        if n_floor >= 2:
+            floor_mm = MoleculeMetrics(**{**refs, "train": False}, n_jobs=n_jobs,
+                                       k=tuple(v for v in k if v <= n_floor) or (n_floor,), progress=progress)
+            floor_mm.update(real[rank * n_floor // world:(rank + 1) * n_floor // world])
+            floor_mm.sync()
     if world > 1:
         import torch.distributed as dist
 
@@ -83,14 +94,7 @@ def evaluate_molecule_run(run: Any, model: Any, splits: dict[str, Any], *, n: in
         scores = {"valid": 0.0}
     else:
         scores = mm.compute()
-    floor_scores: dict[str, float] = {}
-    n_floor = None
-    if floor and "val" in splits:
-        real = list(splits["val"].meta["items"])[:int(n)]
-        n_floor = len(real)
-        if n_floor >= 2:
-            floor_scores = moses_metrics(real, **{**refs, "train": False}, n_jobs=n_jobs,
-                                         k=tuple(v for v in k if v <= n_floor) or (n_floor,), progress=progress)
+    floor_scores: dict[str, float] = floor_mm.compute() if floor_mm is not None else {}
     hib = higher_is_better(k)
     rows = [score_row(m, float(v), floor_scores.get(m), molecule_feature_space(m), hib.get(m))
             for m, v in scores.items()]

@@ -17,11 +17,15 @@ from ._mol_reference import KnownMolecules, ReferenceStats, first_unique
 class Generated:
     """Features of a generated set: the valid molecules, in order, duplicates kept."""
 
-    def __init__(self, cols: dict[str, list], n_total: int | None = None):
+    def __init__(self, cols: dict[str, list], n_total: int | None = None, chemnet_acts: np.ndarray | None = None):
         keep = [i for i, v in enumerate(cols["valid"]) if v]
         self.n_total = len(cols["valid"]) if n_total is None else n_total
         self.cols = {f: [c[i] for i in keep] for f, c in cols.items() if f != "valid"}
         self.n = len(keep)
+        if chemnet_acts is not None:  # computed already (by each torchrun process for its rows)
+            if len(chemnet_acts) != self.n:
+                raise ValueError(f"Generated: {len(chemnet_acts)} ChemNet activation rows for {self.n} valid molecules")
+            self._acts = chemnet_acts
 
     @classmethod
     def of(cls, smiles: Any, fields: Sequence[str], metric: str, n_jobs: int | None,
@@ -70,7 +74,9 @@ class Generated:
     def fcd_stats(self, device: str = "cpu", batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         self.need("FCD", 2)
         if not hasattr(self, "_fcd"):
-            acts = MS.chemnet_activations(self.cols["chemnet"], device=device, batch_size=batch_size)
+            acts = getattr(self, "_acts", None)
+            if acts is None:
+                acts = MS.chemnet_activations(self.cols["chemnet"], device=device, batch_size=batch_size)
             self._fcd = MS.gaussian(acts)
         return self._fcd
 

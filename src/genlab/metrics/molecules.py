@@ -277,12 +277,14 @@ class MoleculeMetrics:
 
     def reset(self) -> None:
         self._cols: dict[str, list] = {"valid": [], **{f: [] for f in ALL_FIELDS}}
+        self._acts = None  # ChemNet activations of the valid rows, once ``sync`` made them
 
     def update(self, smiles: Sequence[str]) -> None:
         smiles = MF.check_smiles(smiles, "update", allow_empty=True)
         cols = MF.featurize(smiles, ALL_FIELDS, n_jobs=self.n_jobs, progress=self.progress)
         for f, c in cols.items():
             self._cols[f].extend(c)
+        self._acts = None
 
     def __len__(self) -> int:
         return len(self._cols["valid"])
@@ -294,9 +296,16 @@ class MoleculeMetrics:
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return self
+        # ChemNet, the costly part of FCD, runs in every process on its own valid rows
+        fcd = self.sources["test"] is not None or self.sources["test_scaffolds"] not in (None, False)
+        acts = None
+        if fcd:
+            mine = [t for t, ok in zip(self._cols["chemnet"], self._cols["valid"]) if ok]
+            acts = MS.chemnet_activations(mine, device=self.device, batch_size=self.batch_size)
         gathered: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, self._cols)
-        self._cols = {f: [v for cols in gathered for v in cols[f]] for f in self._cols}
+        dist.all_gather_object(gathered, (self._cols, acts))
+        self._cols = {f: [v for cols, _ in gathered for v in cols[f]] for f in self._cols}
+        self._acts = np.concatenate([a for _, a in gathered]) if fcd else None
         return self
 
     def compute(self) -> dict[str, float]:
@@ -307,5 +316,5 @@ class MoleculeMetrics:
             with MF.Workers(self.n_jobs) as workers:
                 self._refs = _references(s["test"], s["test_scaffolds"], s["train"], workers,
                                          self.kl, self.device, self.progress)
-        return scores(Generated(self._cols), *self._refs, k=self.k, kl=self.kl,
+        return scores(Generated(self._cols, chemnet_acts=self._acts), *self._refs, k=self.k, kl=self.kl,
                        device=self.device, batch_size=self.batch_size)
