@@ -121,19 +121,23 @@ class JudgeClassifier(TorchGenerativeModel):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch["x"], batch["y"]
-        net = self.judge.net
-        if self.training and len(x) < 2:  # batch norm cannot take statistics of one image: use its running ones
-            norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-            for m in norms:
-                m.eval()
-            try:
-                logits = net(x)
-            finally:
-                for m in norms:
-                    m.train()
-        else:
-            logits = net(x)
+        logits = one_image_safe(self.judge.net, x, training=self.training)
         return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+
+
+def one_image_safe(net: Any, *args: Any, training: bool) -> Any:
+    """``net(*args)``; a training batch of one image runs batch norm on its running
+    statistics (it cannot take statistics of one image)."""
+    if training and len(args[0]) < 2:
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for m in norms:
+            m.eval()
+        try:
+            return net(*args)
+        finally:
+            for m in norms:
+                m.train()
+    return net(*args)
 
 
 class _EpochHistory(Callback):
@@ -167,6 +171,28 @@ class _EpochHistory(Callback):
                           "val_acc": round(row.get("val_acc", math.nan), 5),
                           "seconds": round(time.perf_counter() - self.t0, 2)})
         self._reset()
+
+
+def fit_judge_model(model: TorchGenerativeModel, train: Dataset, val: Dataset | None, *, epochs: int,
+                    batch_size: int, lr: float, weight_decay: float, seed: int, threads: int | None,
+                    augment: str | None, progress: bool) -> tuple[list[dict[str, Any]], int, int]:
+    """Train a judge-as-model (``forward`` returns ``loss`` and ``acc``) with the judges'
+    recipe: AdamW, linear warm-up over the first 5 % of steps (at most 500), cosine decay
+    to 0, validation every epoch, torch's global RNG left as it was.
+
+    Returns:
+        ``(per-epoch history, threads used, warm-up steps)``.
+    """
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    warmup = min(max(1, epochs * steps_per_epoch // 20), 500)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=lr,
+                      weight_decay=weight_decay, schedule="cosine", warmup_steps=warmup,
+                      min_lr_ratio=0.0, seed=seed, threads=threads, augment=augment,
+                      val_fraction=0.0, progress=progress, tensorboard=False)
+    record = _EpochHistory()
+    with torch.random.fork_rng(devices=[]):  # the trainer seeds torch's RNG: leave the caller's as it was
+        Trainer(cfg).fit(model, train, val=val, callbacks=[record])
+    return record.rows, record.threads, warmup
 
 
 def evaluate_judge(judge: CNNJudge, data: Dataset, batch_size: int = 500) -> float:
@@ -228,18 +254,12 @@ def train_judge(data: Any, *, out: str | os.PathLike | None = None, name: str | 
         raise ValueError(f"{data_name!r}: need at least 2 training images, got {len(train)}")
     arch = default_architecture(train.shape, k, **(architecture or {}))
 
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    warmup = min(max(1, epochs * steps_per_epoch // 20), 500)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=lr,
-                      weight_decay=weight_decay, schedule="cosine", warmup_steps=warmup,
-                      min_lr_ratio=0.0, seed=seed, threads=threads, augment=augment,
-                      val_fraction=0.0, progress=progress, tensorboard=False)
     start = time.perf_counter()
     model = JudgeClassifier(arch, name=name, classes=classes)
-    record = _EpochHistory()
-    with torch.random.fork_rng(devices=[]):  # the trainer seeds torch's RNG: leave the caller's as it was
-        Trainer(cfg).fit(model, train, val=splits["val"], callbacks=[record])
-    judge, history, used_threads = model.judge, record.rows, record.threads
+    history, used_threads, warmup = fit_judge_model(
+        model, train, splits["val"], epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        seed=seed, threads=threads, augment=augment, progress=progress)
+    judge = model.judge
     judge.eval()
     judge.requires_grad_(False)
     test_acc = evaluate_judge(judge, splits["test"])

@@ -127,6 +127,9 @@ from ._distribution import (  # noqa: E402,F401
     polynomial_kernel,
 )
 from ._manifold import diversity, memorization, prdc  # noqa: E402,F401
+from ._captions import (  # noqa: E402,F401
+    attribute_accuracy, diversity_within, r_precision, r_precision_chance,
+)
 from ._modes import (  # noqa: E402,F401
     bits_per_dim, mode_coverage, nll_nats, toy_mode_metrics,
 )
@@ -146,4 +149,5 @@ __all__ = [
     "fid", "frechet_distance", "gaussian_stats", "kid", "mmd2_unbiased", "polynomial_kernel",
     "inception_score", "prdc", "memorization", "diversity", "mode_coverage",
     "toy_mode_metrics", "nll_nats", "bits_per_dim",
+    "attribute_accuracy", "r_precision", "r_precision_chance", "diversity_within",
 ]

@@ -48,7 +48,7 @@ def default_architecture(input_shape: Sequence[int], num_classes: int,
         input_shape: ``(C, H, W)``.
         num_classes: number of classes (>= 2).
         **overrides: replace any field (``channels``, ``convs``, ``embed_dim``,
-            ``dropout``, ``input_pool``).
+            ``dropout``, ``input_pool``, ``pool``).
 
     Returns:
         A JSON-able dict accepted by ``JudgeCNN(**arch)``.
@@ -59,7 +59,7 @@ def default_architecture(input_shape: Sequence[int], num_classes: int,
         input_pool += 1
     arch = {"input_shape": [c, h, w], "num_classes": int(num_classes),
             "channels": [32, 64, 128], "convs": [1, 2, 2], "embed_dim": 128,
-            "dropout": 0.3, "input_pool": input_pool}
+            "dropout": 0.3, "input_pool": input_pool, "pool": 1}
     unknown = set(overrides) - set(arch)
     if unknown:
         raise ValueError(f"unknown judge architecture field(s) {sorted(unknown)}; "
@@ -68,32 +68,35 @@ def default_architecture(input_shape: Sequence[int], num_classes: int,
     return arch
 
 
-class JudgeCNN(nn.Module):
-    """A small image classifier whose penultimate layer is the judge's feature space.
+class ConvEncoder(nn.Module):
+    """The convolutional part of a judge: images to a non-negative embedding.
+
+    Three (by default) stages of 3x3 conv + BatchNorm + ReLU with 2x2 max-pooling between
+    them, average pooling to a ``pool x pool`` grid, and a linear layer + ReLU to
+    ``embed_dim`` features.
 
     Args:
         input_shape: ``(C, H, W)`` of the images.
-        num_classes: classifier outputs ``K``.
         channels: output channels of each stage.
         convs: 3x3 convolutions per stage (same length as ``channels``).
         embed_dim: size ``F`` of the embedding (the features).
-        dropout: dropout on the embedding before the classifier (training only).
         input_pool: the input is average-pooled by ``2**input_pool`` first.
+        pool: the last stage is average-pooled to a ``pool x pool`` grid before the
+            embedding (1: global average pooling; 2 or more keeps where things are, which a
+            judge of positions needs).
     """
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int,
-                 channels: Sequence[int] = (32, 64, 128), convs: Sequence[int] = (1, 2, 2),
-                 embed_dim: int = 128, dropout: float = 0.3, input_pool: int = 0):
+    def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 64, 128),
+                 convs: Sequence[int] = (1, 2, 2), embed_dim: int = 128, input_pool: int = 0,
+                 pool: int = 1):
         super().__init__()
         if len(input_shape) != 3 or min(input_shape) < 1:
             raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
-        if num_classes < 2:
-            raise ValueError(f"a judge needs at least 2 classes, got {num_classes}")
         if len(channels) != len(convs) or not channels or min(convs) < 1:
             raise ValueError(f"channels {list(channels)} and convs {list(convs)} must be "
                              "non-empty, of equal length, with at least one conv per stage")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"pool must be a positive integer, got {pool!r}")
         c, h, w = (int(v) for v in input_shape)
         layers: list[nn.Module] = []
         if input_pool:
@@ -112,18 +115,96 @@ class JudgeCNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
         self.body = nn.Sequential(*layers)
-        self.embed = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                   nn.Linear(c, int(embed_dim)), nn.ReLU())
-        self.dropout = nn.Dropout(float(dropout))
-        self.head = nn.Linear(int(embed_dim), int(num_classes))
+        self.embed = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(),
+                                   nn.Linear(c * pool * pool, int(embed_dim)), nn.ReLU())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> ``(B, embed_dim)`` embedding (non-negative)."""
         return self.embed(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+class JudgeCNN(ConvEncoder):
+    """A small image classifier whose penultimate layer is the judge's feature space: a
+    ``ConvEncoder``, dropout and a linear classifier.
+
+    Args:
+        input_shape, channels, convs, embed_dim, input_pool, pool: as for ``ConvEncoder``.
+        num_classes: classifier outputs ``K``.
+        dropout: dropout on the embedding before the classifier (training only).
+    """
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int,
+                 channels: Sequence[int] = (32, 64, 128), convs: Sequence[int] = (1, 2, 2),
+                 embed_dim: int = 128, dropout: float = 0.3, input_pool: int = 0, pool: int = 1):
+        if num_classes < 2:
+            raise ValueError(f"a judge needs at least 2 classes, got {num_classes}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        super().__init__(input_shape, channels, convs, embed_dim, input_pool, pool)
+        self.dropout = nn.Dropout(float(dropout))
+        self.head = nn.Linear(int(embed_dim), int(num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> ``(B, K)`` logits."""
         return self.head(self.dropout(self.features(x)))
+
+
+def check_pixels(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Images as float32, refusing none, NaN/inf and values outside ``[0, 1]`` (beyond
+    rounding, which is clamped); the messages name judge ``name``."""
+    if len(x) == 0:
+        raise ValueError(f"judge {name!r} got no images (N = 0)")
+    x = x.to(dtype=torch.float32)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"judge {name!r}: the images contain NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise ValueError(
+            f"judge {name!r} expects pixel values in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
+            "divide 0-255 images by 255, map [-1, 1] with (x + 1) / 2, or clamp with "
+            "x.clamp(0, 1)")
+    return x.clamp(0, 1) if lo < 0 or hi > 1 else x
+
+
+@torch.no_grad()
+def padded_map(module: nn.Module, fn: Any, x: torch.Tensor, batch_size: int = 500, *,
+               progress: bool | None = None, desc: str = "features") -> tuple[torch.Tensor, ...]:
+    """``fn`` over ``x`` in batches, in eval mode without gradients: each batch is
+    zero-padded to a multiple of ``PAD_MULTIPLE`` rows (so results do not depend on
+    ``batch_size``) and moved to ``module``'s device; ``fn`` returns a tuple of
+    ``(B, ...)`` tensors, concatenated and returned as float64 CPU tensors.
+
+    Args:
+        progress: a tqdm bar; ``None`` shows one when there are 10+ batches.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    starts = range(0, len(x), batch_size)
+    if progress is None:
+        progress = len(starts) >= 10
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    device = next((t.device for t in module.parameters()), torch.device("cpu"))
+    was_training = module.training
+    module.eval()
+    parts: list[tuple[torch.Tensor, ...]] = []
+    try:
+        for s in starts:
+            chunk = x[s:s + batch_size]
+            m = len(chunk)
+            pad = -m % PAD_MULTIPLE
+            if pad:
+                chunk = torch.cat([chunk, chunk.new_zeros((pad, *chunk.shape[1:]))])
+            out = fn(chunk.to(device))
+            parts.append(tuple(o[:m].detach().to("cpu", torch.float64) for o in out))
+    finally:
+        module.train(was_training)
+    return tuple(torch.cat(cols) for cols in zip(*parts))
 
 
 # ----------------------------------------------------------------------------- the interface
@@ -187,20 +268,7 @@ class Judge(nn.Module):
         """
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
-        x = self._check_shape(x)
-        if len(x) == 0:
-            raise ValueError(f"judge {self.name!r} got no images (N = 0)")
-        x = x.to(dtype=torch.float32)
-        if not torch.isfinite(x).all():
-            raise ValueError(f"judge {self.name!r}: the images contain NaN or infinite values")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-            raise ValueError(
-                f"judge {self.name!r} expects pixel values in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
-                "divide 0-255 images by 255, map [-1, 1] with (x + 1) / 2, or clamp with "
-                "x.clamp(0, 1)")
-        if lo < 0 or hi > 1:
-            x = x.clamp(0, 1)
+        x = check_pixels(self._check_shape(x), self.name)
         param = next(self.parameters(), None)
         return x if param is None else x.to(param.device)
 
@@ -235,35 +303,10 @@ class Judge(nn.Module):
         Raises:
             ValueError: bad ``batch_size`` or input (see ``check_input``).
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x = self.check_input(x)
-        n = len(x)
-        starts = range(0, n, batch_size)
-        if progress is None:
-            progress = len(starts) >= 10
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=f"features ({self.feature_space})", unit="batch",
-                          leave=False)
-        was_training = self.training
-        self.eval()
-        feats, logits = [], []
-        try:
-            for s in starts:
-                chunk = x[s:s + batch_size]
-                m = len(chunk)
-                pad = -m % PAD_MULTIPLE
-                if pad:
-                    chunk = torch.cat([chunk, chunk.new_zeros((pad, *chunk.shape[1:]))])
-                f, lg = self._features_and_logits(chunk.to(self._device()))
-                feats.append(f[:m].detach().to("cpu", torch.float64))
-                logits.append(lg[:m].detach().to("cpu", torch.float64))
-        finally:
-            self.train(was_training)
-        lg = torch.cat(logits)
-        return {"features": torch.cat(feats), "logits": lg, "probs": torch.softmax(lg, dim=1)}
+        feats, logits = padded_map(self, self._features_and_logits, x, batch_size, progress=progress,
+                                   desc=f"features ({self.feature_space})")
+        return {"features": feats, "logits": logits, "probs": torch.softmax(logits, dim=1)}
 
     def _device(self) -> torch.device:
         """Where the judge's weights are (``judge.to("cuda")`` moves them; features come back
@@ -311,18 +354,50 @@ class CNNJudge(Judge):
         f = self.net.features(x)
         return f, self.net.head(self.net.dropout(f))
 
+    kind = "classes"
+
+    def _record_extra(self) -> dict[str, Any]:
+        """More fields of the saved record (a subclass's own; ``kind`` picks the class)."""
+        return {} if self.kind == "classes" else {"kind": self.kind}
+
+    @classmethod
+    def _from_record(cls, record: dict[str, Any]) -> "CNNJudge":
+        return cls(record["architecture"], name=record["name"], feature_space=record["feature_space"],
+                   classes=record["classes"], info=record)
+
+
+#: judge classes by the ``kind`` of their saved record (``classes``: a plain classifier)
+JUDGE_KINDS: dict[str, type] = {"classes": CNNJudge}
+
 
 # ----------------------------------------------------------------------------- files
-def _state_bytes(judge: CNNJudge) -> bytes:
+def state_bytes(module: nn.Module, fmt: str = FORMAT) -> bytes:
+    """A module's tensors as safetensors bytes (CPU, contiguous), ``fmt`` in the metadata."""
     from safetensors.torch import save
 
-    state = {k: v.detach().cpu().contiguous() for k, v in judge.net.state_dict().items()}
-    return save(state, metadata={"format": FORMAT})
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    return save(state, metadata={"format": fmt})
+
+
+def _state_bytes(judge: CNNJudge) -> bytes:
+    return state_bytes(judge.net)
 
 
 def weights_fingerprint(judge: CNNJudge) -> str:
     """SHA-256 (hex) of the judge's weights as serialised to safetensors."""
     return hashlib.sha256(_state_bytes(judge)).hexdigest()
+
+
+def write_record(folder: str | Path, stem: str, data: bytes, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``folder/<stem>.safetensors`` (``data``) and ``folder/<stem>.json`` (``record``
+    with the weights file's name and SHA-256), both atomically. Returns the written record."""
+    folder = Path(folder)
+    record = dict(record, weights_file=f"{stem}.safetensors",
+                  weights_sha256=hashlib.sha256(data).hexdigest())
+    record.setdefault("genlab_version", __version__)
+    atomic_write_bytes(folder / f"{stem}.safetensors", data)
+    atomic_write_json(folder / f"{stem}.json", record)
+    return record
 
 
 def save_judge(judge: CNNJudge, folder: str | Path, *, stem: str = "judge") -> Path:
@@ -333,7 +408,6 @@ def save_judge(judge: CNNJudge, folder: str | Path, *, stem: str = "judge") -> P
     """
     if not isinstance(judge, CNNJudge):
         raise ValueError(f"only genlab-trained CNN judges are saved, got {type(judge).__name__}")
-    folder = Path(folder)
     data = _state_bytes(judge)
     record = dict(judge.info)
     record.update({
@@ -342,22 +416,21 @@ def save_judge(judge: CNNJudge, folder: str | Path, *, stem: str = "judge") -> P
         "input_shape": list(judge.input_shape), "num_classes": judge.num_classes,
         "feature_dim": judge.feature_dim, "architecture": judge.architecture,
         "params": sum(p.numel() for p in judge.net.parameters()),
-        "weights_file": f"{stem}.safetensors",
-        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        **judge._record_extra(),
     })
-    record.setdefault("genlab_version", __version__)
-    atomic_write_bytes(folder / f"{stem}.safetensors", data)
-    atomic_write_json(folder / f"{stem}.json", record)
-    judge.info = record
-    return folder / f"{stem}.json"
+    judge.info = write_record(folder, stem, data, record)
+    return Path(folder) / f"{stem}.json"
 
 
-def read_judge(json_path: str | Path) -> CNNJudge:
-    """Load a judge from its JSON record and the safetensors file beside it.
+def read_record(json_path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION
+                ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON record at ``json_path`` and the tensors of the safetensors file it names,
+    checked: readable JSON of format ``fmt``, a version this genlab reads, the weights'
+    SHA-256.
 
     Raises:
-        ModelFormatError: missing or damaged files, a newer format, or weights that do
-            not match the record (the message names the file).
+        ModelFormatError: missing or damaged files, another format, a newer version,
+            weights that do not match the record (the message names the file).
     """
     from safetensors.torch import load as load_tensors
 
@@ -369,11 +442,11 @@ def read_judge(json_path: str | Path) -> CNNJudge:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFormatError(f"{json_path} is not valid JSON ({err}); the file is damaged") \
             from err
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ModelFormatError(f"{json_path} is not a genlab judge record")
-    if record.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFormatError(f"{json_path} uses judge format {record['format_version']}; this "
-                               f"genlab {__version__} reads <= {FORMAT_VERSION}: upgrade genlab")
+    if not isinstance(record, dict) or record.get("format") != fmt:
+        raise ModelFormatError(f"{json_path} is not a {fmt} record")
+    if record.get("format_version", 0) > version:
+        raise ModelFormatError(f"{json_path} uses {fmt} format {record['format_version']}; this "
+                               f"genlab {__version__} reads <= {version}: upgrade genlab")
     weights = json_path.parent / record.get("weights_file", json_path.stem + ".safetensors")
     try:
         data = weights.read_bytes()
@@ -387,10 +460,27 @@ def read_judge(json_path: str | Path) -> CNNJudge:
         state = load_tensors(data)
     except Exception as err:  # safetensors raises its own SafetensorError
         raise ModelFormatError(f"{weights} is not a readable safetensors file: {err}") from err
+    return record, state
+
+
+def read_judge(json_path: str | Path) -> CNNJudge:
+    """Load a judge from its JSON record and the safetensors file beside it (a
+    ``CaptionJudge`` when the record's ``kind`` says ``"attributes"``).
+
+    Raises:
+        ModelFormatError: missing or damaged files, a newer format, or weights that do
+            not match the record (the message names the file).
+    """
+    record, state = read_record(json_path)
+    kind = record.get("kind", "classes")
+    if kind not in JUDGE_KINDS:
+        from . import captions  # noqa: F401 - registers the attribute judge's kind
+
+    cls = JUDGE_KINDS.get(kind)
+    if cls is None:
+        raise ModelFormatError(f"{json_path}: unknown judge kind {kind!r} (known: {', '.join(JUDGE_KINDS)})")
     try:
-        judge = CNNJudge(record["architecture"], name=record["name"],
-                         feature_space=record["feature_space"], classes=record["classes"],
-                         info=record)
+        judge = cls._from_record(record)
         judge.net.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFormatError(f"judge {json_path} cannot be rebuilt: {err}") from err
