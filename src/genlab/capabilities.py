@@ -174,15 +174,28 @@ def keyword_options(fn: Any, *, skip: Iterable[str] = ("generator",)) -> tuple[s
     return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in skip)
 
 
-def require(model: Any, *capabilities: str, what: str = "this") -> Tags:
+#: the ``sample`` options a model may list in ``Tags.conditions``
+CONDITIONS = ("y", "prompt", "low_res", "evidence")
+
+
+def require(model: Any, *capabilities: str, what: str = "this", **values: Any) -> Tags:
     """``model.tags`` if every one of ``capabilities`` is true there, else a
     ``CapabilityError`` naming what is missing (pipelines declare ``requires`` and call
-    this instead of probing with ``hasattr``)."""
+    this instead of probing with ``hasattr``). A capability may also be a condition
+    (``"prompt"``: in ``tags.conditions``), and ``values`` name tags that must have a value
+    (``modality="image"``)."""
     tags = getattr(model, "tags", None)
     if not isinstance(tags, Tags):
-        raise CapabilityError(f"{what} needs a genlab model with {', '.join(capabilities)}; got a "
+        wanted = [*capabilities, *(f"{k}={v}" for k, v in values.items())]
+        raise CapabilityError(f"{what} needs a genlab model with {', '.join(wanted)}; got a "
                               f"{type(model).__name__}, which is not a genlab model (it has no tags)")
-    missing = [c for c in capabilities if not getattr(tags, c)]
+    unknown = [c for c in capabilities if c not in TAG_NAMES and c not in CONDITIONS] + \
+        [k for k in values if k not in TAG_NAMES]
+    if unknown:
+        raise ValueError(f"require: unknown capability or tag {', '.join(unknown)}")
+    missing = [f"a {k} of {v!r}" for k, v in values.items() if getattr(tags, k) != v]
+    missing += [(f"the {c!r} condition" if c in CONDITIONS else c) for c in capabilities
+                if not (c in tags.conditions if c in CONDITIONS else getattr(tags, c))]
     if missing:
         raise CapabilityError(f"{what} needs a model with {', '.join(missing)}; "
                               f"{type(model).__name__} has not (its tags: {describe(tags)})")
@@ -203,6 +216,8 @@ def describe(tags: Tags) -> str:
     caps = [name for name in METHODS if getattr(tags, name)]
     if tags.num_classes:
         caps.append(f"{tags.num_classes} classes")
+    if tags.conditions:
+        caps.append(f"conditioned on {', '.join(tags.conditions)}")
     return f"{tags.modality}, log_prob {tags.log_prob_kind}" + (f", {', '.join(caps)}" if caps else "")
 
 
@@ -333,7 +348,9 @@ SAMPLE_WRITERS = CapabilityRegistry("sample writer", populate=(
     "genlab.sample_io", "genlab.models", "genlab.data.music_io", "genlab.pipelines.molecules"))
 #: sections of ``report.html``: ``fn(ctx)`` with a ``genlab.report.html.ReportContext``
 REPORT_SECTIONS = CapabilityRegistry("report section", populate=("genlab.report.html", "genlab.report.pgm",
-                                                                  "genlab.report.diffusion"))
+                                                                  "genlab.report.diffusion",
+                                                                  "genlab.report.text_to_image"))
 #: what ``genlab evaluate`` runs: ``fn(run, model, splits, **options) -> record``
 EVALUATORS = CapabilityRegistry("evaluator", populate=("genlab.evaluation.evaluate",
-                                                       "genlab.evaluation.molecules"))
+                                                       "genlab.evaluation.molecules",
+                                                       "genlab.evaluation.text_to_image"))
