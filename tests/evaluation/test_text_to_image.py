@@ -105,14 +105,20 @@ def test_r_precision_chance_is_one_over_the_distinct_captions(record, run):
     assert any("R-precision chance" in n for n in record["notes"])
 
 
-def test_genlab_evaluate_prints_the_table_and_the_report_shows_the_curve(run, record, cache, capsys):
+def test_genlab_evaluate_prints_the_table_and_the_report_shows_the_curve(run, record, cache, capsys, monkeypatch):
+    from genlab.evaluation import text_to_image
+
     (folder,) = (cache / "judges").iterdir()  # the judges the record used, cached
+    # genlab evaluate's -n (10,000 by default, for image models) is cut to MAX_CLI_N captions
+    monkeypatch.setattr(text_to_image, "MAX_CLI_N", N // 2)
     assert main(["evaluate", str(run.path), "-n", str(N), "--judge", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "all_attributes@w3" in out and "r_precision@w0" in out and "heldout_all@w3" in out
-    assert "note: R-precision chance" in out
+    assert "note: R-precision chance" in out and f"note: {N // 2} captions per guidance value of the {N}" in out
     ev = run.eval["evaluation"]
-    assert ev["kind"] == "text-to-image" and ev["rows"] == record["rows"]  # seeded: the same scores
+    assert ev["kind"] == "text-to-image" and ev["n_fake"] == N // 2 and ev["judge"] == record["judge"]
+    # seeded, and the first captions of each chunk get the same noise: the captions agree
+    assert ev["captions"] == record["captions"][:N // 2]
     html = (run.path / "report.html").read_text()
     assert "Text to image: the guidance curve" in html and "Captions and their images" in html
     assert (run.path / "figures" / "captions.png").is_file()

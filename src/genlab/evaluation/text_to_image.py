@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from ..capabilities import EVALUATORS, Tags
+from ..capabilities import EVALUATORS, Tags, require
 from ..errors import DataError
 from .evaluate import describe_sets, score_row, store_record
 
@@ -161,8 +161,6 @@ def score_text_to_image(model: Any, splits: Mapping[str, Any], *, judges: Any, n
     from ..metrics.functional import diversity_within
     from ..progress import Progress
 
-    from ..capabilities import require
-
     require(model, "prompt", what="text-to-image evaluation", modality="image")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
@@ -285,7 +283,8 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
                            probe_guidance: float | None = PROBE_GUIDANCE, seed: int = 0,
                            judge: str | None = None, judge_options: Mapping[str, Any] | None = None,
                            sample_options: Mapping[str, Any] | None = None, batch_size: int = 250,
-                           progress: bool | None = None, model: Any = None, splits: Any = None) -> dict[str, Any]:
+                           progress: bool | None = None, model: Any = None, splits: Any = None,
+                           notes: Sequence[str] = ()) -> dict[str, Any]:
     """Score a text-to-image run (``score_text_to_image``) and store the record in it
     (``eval.json["evaluation"]``, an ``eval`` row in ``metrics.jsonl``).
 
@@ -295,6 +294,7 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
         judge_options: options of ``caption_judges`` (``attribute_options``,
             ``image_text_options``, ``threads``, ``seed``).
         model, splits: the run's, when already loaded.
+        notes: more notes for the record.
         n, guidances, probe_guidance, seed, sample_options, batch_size, progress: as for
             ``score_text_to_image``.
     """
@@ -310,6 +310,7 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
     record = score_text_to_image(model, splits, judges=judges, n=n, guidances=guidances,
                                  probe_guidance=probe_guidance, seed=seed, batch_size=batch_size,
                                  sample_options=sample_options, progress=progress)
+    record["notes"].extend(notes)
     describe_sets(record, "image")
     store_record(run, record)
     return record
@@ -323,19 +324,8 @@ def _evaluate(run: Any, model: Any, splits: dict[str, Any], *, n: int, seed: int
     """``genlab evaluate RUN`` for a text-to-image run: ``evaluate_text_to_image`` with at
     most ``MAX_CLI_N`` captions per guidance value."""
     cut = min(int(n), MAX_CLI_N)
-    record = evaluate_text_to_image(run, n=cut, seed=seed, judge=judge, progress=progress, model=model,
-                                    splits=splits)
-    if cut < n:
-        record["notes"].append(f"{cut} captions per guidance value of the {n} asked (each guidance value and "
-                               "probe samples that many): genlab.evaluation.text_to_image."
-                               "evaluate_text_to_image(run, n=...) takes more")
-        store_record_notes(run, record)
-    return record
-
-
-def store_record_notes(run: Any, record: dict[str, Any]) -> None:
-    """Rewrite ``eval.json["evaluation"]`` with ``record`` (its notes changed), leaving
-    ``metrics.jsonl`` as it is."""
-    from .evaluate import _write_record
-
-    _write_record(run, record)
+    notes = [] if cut == n else [
+        f"{cut} captions per guidance value of the {n} asked (each guidance value and probe samples that many): "
+        "genlab.evaluation.text_to_image.evaluate_text_to_image(run, n=...) takes more"]
+    return evaluate_text_to_image(run, n=cut, seed=seed, judge=judge, progress=progress, model=model,
+                                  splits=splits, notes=notes)
