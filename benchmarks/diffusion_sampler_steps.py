@@ -32,7 +32,7 @@ under ``benchmarks/out/``.
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_vs_gan_budget.py   # first: trains and saves the model
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_sampler_steps.py --n 1000 --guidance 1
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_sampler_steps.py --train --budget 15   # standalone
-    python benchmarks/diffusion_sampler_steps.py --smoke     # a tiny model trained for 3 CPU-s, 20 samples, DDPM 100
+    python benchmarks/diffusion_sampler_steps.py --smoke     # a tiny model trained for 3 CPU-s, 10 samples, 10 steps
 
 **Run time: an estimate, not a measurement.** A probe of the full-size U-Net (32 channels)
 on the shared 2-core AMD EPYC machine gave about 3.5 ms per image per network call at one
@@ -137,14 +137,14 @@ def main() -> None:
     args = ap.parse_args()
     smoke = _common.start_smoke(args)
     settings = parse_settings(args.settings)
-    if smoke:  # DDPM's 1,000 calls would be most of a smoke run: the same code path at 100
-        settings = [(s, min(k, 100) if s == "ddpm" else k) for s, k in settings]
+    if smoke:  # DDPM's 1,000 calls would be most of a smoke run: the same code paths at 10 steps
+        settings = [(s, min(k, 10)) for s, k in settings]
     splits = _common.splits_or_skip("fashion-mnist", **({"limit": 512} if smoke else {}))
     train, test = splits["train"], splits["test"]
     model, source = get_model(args, train, smoke)
     torch.set_num_threads(1 if smoke else max(1, min(args.threads, os.cpu_count() or 1)))
     judge = judge_for("fashion-mnist")
-    n = min(20 if smoke else args.n, len(test))
+    n = min(10 if smoke else args.n, len(test))
     real, y = test.x[:n], torch.arange(n) % 10
     floor = score(train.x[:n], None, real, judge)
     calls = [0]

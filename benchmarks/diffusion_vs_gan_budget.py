@@ -46,7 +46,7 @@ final (last-budget) models go to ``benchmarks/out/diffusion_vs_gan_budget/{diffu
 ``diffusion_sampler_steps.py`` reuses that diffusion model.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_vs_gan_budget.py --budgets 5,15,30 --n-eval 1000
-    python benchmarks/diffusion_vs_gan_budget.py --smoke     # CPU budgets of seconds, 40 samples
+    python benchmarks/diffusion_vs_gan_budget.py --smoke     # CPU budgets of seconds, 20 samples
 
 **Run time: an estimate, not a measurement.** The estimate comes from probes of the
 full-size nets at one thread on the shared 2-core AMD EPYC machine:
@@ -316,8 +316,8 @@ def main() -> None:
     if args.worker:
         return worker(args)
     smoke = _common.start_smoke(args)
-    budgets_s = [2.0, 4.0] if smoke else [60 * float(b) for b in args.budgets.split(",")]
-    n_eval, limit = (40, 512) if smoke else (args.n_eval, None)
+    budgets_s = [1.0, 2.0] if smoke else [60 * float(b) for b in args.budgets.split(",")]
+    n_eval, limit = (20, 512) if smoke else (args.n_eval, None)
     ws = [float(w) for w in args.guidance.split(",")]
     splits = _common.splits_or_skip("fashion-mnist", **({"limit": limit} if limit else {}))  # before any training
     train, test = splits["train"], splits["test"]

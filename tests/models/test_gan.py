@@ -312,9 +312,11 @@ def _run(script, run_dir, resume, delay):
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
 
-# SIGTERM's polite stop is covered for every family by tests/train/test_trainer.py; the
-# adversarial step's SIGTERM variant runs with the slow tests
-@pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+# SIGTERM's polite stop is covered for every family by tests/train/test_trainer.py and a
+# GAN's SIGKILL (between steps and mid-checkpoint-write, EMA weights compared) by
+# tests/train/test_fault_injection.py; this end-to-end variant runs with the slow tests
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_kill_then_resume_is_bit_identical(tmp_path, signum):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)

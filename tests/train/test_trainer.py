@@ -236,7 +236,9 @@ def _run(script, run_dir, resume, delay):
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+# SIGKILL is covered for every family by tests/train/test_fault_injection.py; the polite
+# SIGTERM stop (checkpoint, then exit) only here
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow), signal.SIGTERM])
 def test_kill_then_resume_is_bit_identical(tmp_path, sig):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
