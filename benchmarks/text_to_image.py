@@ -82,25 +82,32 @@ def name_of(encoder: str, conditioning: str) -> str:
     return f"{encoder}-{conditioning}"
 
 
-def worker(args) -> None:
-    """One run's training process: trains to the CPU budget, saves the model, writes a JSON
-    of what it reached into ``args.work``."""
+def train_one(encoder: str, conditioning: str, *, budget_s: float, model_dir: Path, limit: int | None = None,
+              tiny: bool = False, lr: float | None = None) -> dict:
+    """Train one run at one thread to ``budget_s`` CPU-seconds, save it to ``model_dir``;
+    returns what it reached."""
     torch.set_num_threads(1)
-    splits = load_splits("captioned-shapes", **({"limit": args.limit} if args.limit else {}))
-    cfg = {**MODEL, **(TINY if args.tiny else {}), "text_encoder": args.encoder, "text_conditioning": args.conditioning}
+    splits = load_splits("captioned-shapes", **({"limit": limit} if limit else {}))
+    cfg = {**MODEL, **(TINY if tiny else {}), "text_encoder": encoder, "text_conditioning": conditioning}
     model = Diffusion(**cfg)
-    cb = CpuBudget([args.budget_s], name=name_of(args.encoder, args.conditioning),
-                   heartbeat_s=max(60.0, args.budget_s / 10))
+    name = name_of(encoder, conditioning)
+    cb = CpuBudget([budget_s], name=name, heartbeat_s=max(60.0, budget_s / 10))
     c0 = time.process_time()
     model.fit(splits["train"], {"max_steps": 10 ** 9, "epochs": 10 ** 6, "threads": 1, "progress": False,
-                                **TRAIN, **({"lr": args.lr} if args.lr else {})}, callbacks=[cb])
+                                **TRAIN, **({"lr": lr} if lr else {})}, callbacks=[cb])
     cpu = time.process_time() - c0
-    model.save(args.model_dir)
-    info = {"encoder": args.encoder, "conditioning": args.conditioning, "config": cfg, "steps": cb.steps,
+    model.save(model_dir)
+    print(f"[{name}] done: {cb.steps} steps, {cpu:.1f} CPU-s", flush=True)
+    return {"encoder": encoder, "conditioning": conditioning, "config": cfg, "steps": cb.steps,
             "train_cpu_s": round(cpu, 1), "cpu_s_per_step": round(cpu / max(cb.steps, 1), 4),
             "params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def worker(args) -> None:
+    """One run's training process: ``train_one``, its JSON written into ``args.work``."""
+    info = train_one(args.encoder, args.conditioning, budget_s=args.budget_s, model_dir=Path(args.model_dir),
+                     limit=args.limit, tiny=args.tiny, lr=args.lr)
     (Path(args.work) / f"{name_of(args.encoder, args.conditioning)}.json").write_text(json.dumps(info, indent=1))
-    print(f"[{name_of(args.encoder, args.conditioning)}] done: {cb.steps} steps, {cpu:.1f} CPU-s", flush=True)
 
 
 def run_workers(runs, work: Path, budget_s: float, model_dirs: dict, *, jobs: int, limit: int | None, tiny: bool,
@@ -202,7 +209,7 @@ def main() -> None:
         worker(args)
         return
     smoke = _common.start_smoke(args)
-    budget_s = 3.0 if smoke else 60 * args.budget_min
+    budget_s = 1.5 if smoke else 60 * args.budget_min
     n_eval, limit, steps = (16, 512, 5) if smoke else (args.n_eval, None, args.steps)
     runs = [(e, c) for e in args.encoders.split(",") for c in args.conditionings.split(",")]
     for e, c in runs:
@@ -215,9 +222,13 @@ def main() -> None:
     model_dirs = {name_of(e, c): out / name_of(e, c) for e, c in runs}
     print(f"{len(runs)} runs x {budget_s:g} CPU-s of training at 1 thread, {args.jobs} side by side; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
-        infos = run_workers(runs, Path(work), budget_s, model_dirs, jobs=args.jobs, limit=limit, tiny=smoke,
-                            lr=args.lr)
+    if smoke:  # in this process: a training process's start-up would be most of a smoke run
+        infos = {name_of(e, c): train_one(e, c, budget_s=budget_s, model_dir=model_dirs[name_of(e, c)], limit=limit,
+                                          tiny=True, lr=args.lr) for e, c in runs}
+    else:
+        with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
+            infos = run_workers(runs, Path(work), budget_s, model_dirs, jobs=args.jobs, limit=limit, tiny=False,
+                                lr=args.lr)
     torch.set_num_threads(1 if smoke else max(1, min(args.eval_threads, os.cpu_count() or 1)))
     splits = load_splits("captioned-shapes", **({"limit": limit} if limit else {}))
     c0, t0 = time.process_time(), time.perf_counter()
@@ -261,8 +272,7 @@ def main() -> None:
         panels.append(x.reshape(len(caps), 4, *x.shape[1:]))
     png = plot_caption_grid(torch.stack(panels, 1), caps, _common.out_path(args.png),
                             columns=[name_of(e, c) for e, c in runs],
-                            title="captioned-shapes test captions, 4 samples each at w = 3 "
-                                  f"({budget_s / 60:g} CPU-min per run)")
+                            title=f"4 samples per caption at w = 3\n({budget_s / 60:g} CPU-min per run)")
     eval_cpu = time.process_time() - c0
     save({"benchmark": "text_to_image", "budget_cpu_s": budget_s, "n_eval": n_eval, "sampler": "dpm++",
           "steps": steps, "guidances": [0.0, 1.0, 3.0], "model": MODEL, "train": TRAIN, "goals": GOALS,

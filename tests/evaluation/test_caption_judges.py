@@ -7,19 +7,18 @@ import pytest
 import torch
 
 from genlab.data import Dataset
-from genlab.data.datasets import load_splits
 from genlab.errors import DataError, ModelFormatError
 from genlab.evaluation import caption_judges as cj
 from genlab.metrics.judges.captions import CaptionJudge, load_caption_judges
 from genlab.metrics.judges.contrastive import ImageTextJudge
 
-SIZES = {"n_train": 3000, "n_val": 300, "n_test": 500}
+# the recipe of the session's judges (tests/evaluation/conftest.py), less the thread count
 FAST = {"attribute_options": {"epochs": 4}, "image_text_options": {"epochs": 4}}
 
 
 @pytest.fixture(scope="module")
-def splits():
-    return load_splits("captioned-shapes", **SIZES)
+def splits(shapes_judges):
+    return shapes_judges.splits
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +27,9 @@ def cache(judge_cache):
 
 
 @pytest.fixture(scope="module")
-def judges(splits, cache):
-    return cj.caption_judges(splits, threads=1, progress=False, **FAST)
+def judges(shapes_judges, cache):
+    assert {**FAST, "threads": 1} == shapes_judges.recipe
+    return shapes_judges.judges
 
 
 def test_attribute_judge_reads_real_test_images(judges, splits):

@@ -9,32 +9,32 @@ import torch
 from genlab.capabilities import EVALUATORS
 from genlab.cli import main
 from genlab.evaluation.text_to_image import evaluate_text_to_image
-from genlab.workflow import train_run
+from genlab.runs import fit_run
 
 DATA = {"n_train": 2000, "n_val": 200, "n_test": 200}
 # FiLM only and no attention: the cheapest U-Net that learns colour words in 250 steps
 MODEL = {"channels": 8, "attention_res": 0, "timesteps": 100, "text_dim": 16, "text_layers": 1,
          "text_conditioning": "film", "ema_decay": 0.99, "sampler": "dpm++", "sample_steps": 10}
 TRAIN = {"max_steps": 250, "batch_size": 32, "lr": 5e-3, "seed": 0, "progress": False}
-JUDGES = {"attribute_options": {"epochs": 3}, "image_text_options": {"epochs": 6}, "threads": 1}
 N = 64
 
 
 @pytest.fixture(scope="module")
-def cache(judge_cache):
-    return judge_cache
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, cache):
+def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("t2i") / "run"
-    return train_run("diffusion", "captioned-shapes", out=out, train=TRAIN, model_config=MODEL, data_options=DATA,
-                     report=False)
+    # fit_run: a run folder without the test metrics and the report train_run adds (seconds saved)
+    return fit_run("diffusion", "captioned-shapes", out=out, train=TRAIN, model_config=MODEL, data_options=DATA)
 
 
 @pytest.fixture(scope="module")
-def record(run):
-    return evaluate_text_to_image(run, n=N, judge_options=JUDGES, progress=False)
+def judges(shapes_judges):
+    """The session's caption judges (tests/evaluation/conftest.py), from their folder."""
+    return shapes_judges.judges
+
+
+@pytest.fixture(scope="module")
+def record(run, judges):
+    return evaluate_text_to_image(run, n=N, judge=str(judges.folder), progress=False)
 
 
 def test_the_text_to_image_evaluator_is_chosen_before_the_image_one(run):
@@ -105,10 +105,10 @@ def test_r_precision_chance_is_one_over_the_distinct_captions(record, run):
     assert any("R-precision chance" in n for n in record["notes"])
 
 
-def test_genlab_evaluate_prints_the_table_and_the_report_shows_the_curve(run, record, cache, capsys, monkeypatch):
+def test_genlab_evaluate_prints_the_table_and_the_report_shows_the_curve(run, record, judges, capsys, monkeypatch):
     from genlab.evaluation import text_to_image
 
-    (folder,) = (cache / "judges").iterdir()  # the judges the record used, cached
+    folder = judges.folder
     # genlab evaluate's -n (10,000 by default, for image models) is cut to MAX_CLI_N captions
     monkeypatch.setattr(text_to_image, "MAX_CLI_N", N // 2)
     assert main(["evaluate", str(run.path), "-n", str(N), "--judge", str(folder)]) == 0

@@ -48,9 +48,10 @@ def plot_caption_grid(images: Any, captions: Sequence[str], path: str | Path, *,
         raise ValueError(f"images must be (K, G, m, C, H, W) for {len(captions)} captions, got {tuple(x.shape)}")
     k, g = x.shape[:2]
     columns = list(columns or [""] * g)
-    fig = agg_figure(2.2 + 1.6 * g * x.shape[2] / 4, 0.45 + 0.62 * k)
-    grid = fig.add_gridspec(k, g + 1, width_ratios=[1.4] + [1.0 * x.shape[2] / 4 * 1.6] * g, wspace=0.05,
-                            hspace=0.15)
+    text_w, group_w = 2.6, 0.42 * x.shape[2] + 0.1  # inches: the caption column and each group of images
+    top = 0.55 + (0.3 if title else 0.0)
+    fig = agg_figure(text_w + g * group_w + 0.2, top + 0.5 * k + 0.1)
+    grid = fig.add_gridspec(k, g + 1, width_ratios=[text_w] + [group_w] * g, wspace=0.06, hspace=0.15)
     for i in range(k):
         ax = fig.add_subplot(grid[i, 0])
         ax.axis("off")
@@ -64,7 +65,8 @@ def plot_caption_grid(images: Any, captions: Sequence[str], path: str | Path, *,
                 ax.set_title(columns[j], fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86 if title else 0.92)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1 / height, top=1 - top / height)
     return save_figure(fig, path)
 
 
