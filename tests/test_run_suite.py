@@ -51,6 +51,10 @@ CASES = {
     "latent-diffusion": ("latent-diffusion", "digits", {"encoder_channels": (8,), "channels": 8, "heads": 2,
                                                         "timesteps": 50, "sample_steps": 5, "nll_timesteps": 5,
                                                         "num_classes": -1}, ROWS),
+    # text-to-image: evaluated with the session's small caption judges (tests/conftest.py)
+    "diffusion-text": ("diffusion", "captioned-shapes", {"channels": 8, "heads": 2, "timesteps": 50, "sample_steps": 5,
+                                                         "nll_timesteps": 5, "text_dim": 16, "text_layers": 1},
+                       {"n_train": 640, "n_val": 64, "n_test": 64}),
     "lstm-molecules": ("lstm", "mols.smi", {"hidden": 16, "layers": 1}, {}),
     "lstm-music": ("lstm", "folk", {"hidden": 16, "layers": 1}, {"tunes": 30, "limit": 60}),
     # packed, memory-mapped data (every split read row by row: GENLAB_PACK_IN_MEMORY_BYTES=0)
@@ -62,7 +66,7 @@ TRAIN = {"epochs": 1, "batch_size": 64, "progress": False, "seed": 0}
 HEADINGS = {"samples": "Samples", "reconstructions": "Reconstructions", "interpolation": "Latent interpolation",
             "table-columns": "Real vs generated columns", "text-samples": "Samples",
             "compositions": "Compositions", "molecules": "Generated molecules", "graph": "Learned graph",
-            "denoising-trajectory": "Denoising trajectory"}
+            "denoising-trajectory": "Denoising trajectory", "text-to-image": "Captions and their images"}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +135,7 @@ def _read_back(path, n, tags):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_whole_run(case, files, tmp_path, monkeypatch):
+def test_a_whole_run(case, files, tmp_path, monkeypatch, request):
     name, data, config, options = CASES[case]
     if data.endswith(".gldata"):
         monkeypatch.setenv("GENLAB_PACK_IN_MEMORY_BYTES", "0")
@@ -163,7 +167,8 @@ def test_a_whole_run(case, files, tmp_path, monkeypatch):
 
     # evaluate where an evaluator applies; elsewhere a clear refusal
     if EVALUATORS.applicable(tags, test):
-        rec = evaluate_run(run, n=48, progress=False)
+        judge = str(request.getfixturevalue("shapes_judges").judges.folder) if "prompt" in tags.conditions else None
+        rec = evaluate_run(run, n=48, progress=False, judge=judge)
         # a metric may be NaN where it has nothing to measure (scaffolds of ring-free chains)
         values = [r["value"] for r in rec["rows"] if isinstance(r.get("value"), (int, float))]
         assert values and np.isfinite(values).any(), rec["rows"]
