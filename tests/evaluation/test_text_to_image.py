@@ -106,15 +106,16 @@ def test_r_precision_chance_is_one_over_the_distinct_captions(record, run):
 
 
 def test_genlab_evaluate_prints_the_table_and_the_report_shows_the_curve(run, record, judges, capsys, monkeypatch):
-    from genlab.evaluation import text_to_image
+    from genlab.capabilities import EVALUATORS
 
     folder = judges.folder
-    # genlab evaluate's -n (10,000 by default, for image models) is cut to MAX_CLI_N captions
-    monkeypatch.setattr(text_to_image, "MAX_CLI_N", N // 2)
-    assert main(["evaluate", str(run.path), "-n", str(N), "--judge", str(folder)]) == 0
+    # without -n, genlab evaluate takes the evaluator's own default (not the 10,000 of images)
+    entry = next(e for e in EVALUATORS.entries() if e.name == "text-to-image")
+    monkeypatch.setitem(entry.info, "default_n", N // 2)
+    assert main(["evaluate", str(run.path), "--judge", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "all_attributes@w3" in out and "r_precision@w0" in out and "heldout_all@w3" in out
-    assert "note: R-precision chance" in out and f"note: {N // 2} captions per guidance value of the {N}" in out
+    assert "note: R-precision chance" in out
     ev = run.eval["evaluation"]
     assert ev["kind"] == "text-to-image" and ev["n_fake"] == N // 2 and ev["judge"] == record["judge"]
     # seeded, and the first captions of each chunk get the same noise: the captions agree

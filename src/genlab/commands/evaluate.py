@@ -58,10 +58,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"--fake images have shape {fake_ds.shape}, --real images {real_ds.shape}")
         judge = load_judge(args.judge) if args.judge else judge_for(
             args.real if args.real in DATASETS else real_ds.shape)
-        real = real_ds.x[:args.n]
-        result = compare_sets(real, fake_ds.x[:args.n], judge=judge,
+        from ..evaluation.evaluate import DEFAULT_N
+
+        n = DEFAULT_N if args.n is None else args.n
+        real = real_ds.x[:n]
+        result = compare_sets(real, fake_ds.x[:n], judge=judge,
                               metrics=[m for m in names if m not in ("nll", "ppl")], train=train,
-                              real_labels=None if labels is None else labels[:args.n], seed=args.seed)
+                              real_labels=None if labels is None else labels[:n], seed=args.seed)
         print(f"{result['n_fake']} images of {args.fake} against {result['n_real']} of {args.real}"
               + ("" if train is None else f" (floor: {result['n_floor']} real training images)"))
         print(format_rows(result["rows"]))
@@ -83,7 +86,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("run", nargs="?", help="run folder")
     s.add_argument("--metrics", default="all",
                    help="comma-separated: fid,kid,is,prdc,modes,memorization,diversity,nll,ppl (default all)")
-    s.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    s.add_argument("-n", type=int, default=None,
+                   help="number of samples (default 10000; 300 captions per guidance value for a text-to-image run)")
     s.add_argument("--judge", help="judge name (genlab judge list) or folder; default: the data set's own")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu",

@@ -235,7 +235,11 @@ def compare_sets(real: torch.Tensor, fake: torch.Tensor, *, judge: Any, metrics:
             "extra": extra}
 
 
-def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int = 10000, seed: int = 0,
+#: samples an evaluator takes when ``n`` is not given and it declares no ``default_n``
+DEFAULT_N = 10000
+
+
+def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int | None = None, seed: int = 0,
                  judge: str | None = None, iwae_k: int | None = None, n_likelihood: int = 1000,
                  progress: bool | None = None, device: str | None = None) -> dict[str, Any]:
     """Sample from a run's model and score it; store the result in the run.
@@ -248,7 +252,9 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
     Args:
         run: a ``Run`` or a run folder.
         metrics: names or ``"fid,kid,..."``; default all that apply.
-        n: number of samples (and at most this many real test images).
+        n: number of samples (and at most this many real test images); default the
+            evaluator's own (``default_n`` in its registration: 300 captions per guidance
+            value for text-to-image), else ``DEFAULT_N`` (10,000).
         seed: seeds sampling, KID subsets and PPL.
         judge: judge name or folder; default the shipped judge of the run's data set.
         iwae_k: importance samples for ``nll`` (default: the model's own default).
@@ -273,7 +279,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
 
     run = run if isinstance(run, Run) else Run(run)
     names = parse_metrics(metrics)
-    if int(n) < 2:
+    if n is not None and int(n) < 2:
         raise ValueError(f"n must be >= 2, got {n}")
     model = run.model()
     if device is not None:
@@ -291,6 +297,7 @@ def evaluate_run(run: Any, *, metrics: str | Sequence[str] | None = None, n: int
                         "every run gets its test metrics in eval.json at the end of training")
     from ..train import distributed
 
+    n = found[0].info.get("default_n", DEFAULT_N) if n is None else n
     if distributed.rank_and_world()[0] != 0 and not found[0].info.get("shares_work"):
         return None  # under torchrun: an evaluator that does not share its work runs on rank 0 alone
     # one that shares it (images) returns None on every rank but 0

@@ -44,8 +44,6 @@ GUIDANCES = (0.0, 1.0, 3.0)
 PROBE_GUIDANCE = 3.0
 #: captions per guidance value by default: a few hundred keep a laptop's evaluation to minutes
 DEFAULT_N = 300
-#: what ``genlab evaluate RUN`` (whose ``-n`` defaults to 10,000 for image models) is cut to
-MAX_CLI_N = 500
 
 
 def text_conditional(tags: Tags) -> bool:
@@ -316,16 +314,12 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
     return record
 
 
-@EVALUATORS.register("text-to-image", requires=text_conditional, accepts=has_captions, order=25,
+@EVALUATORS.register("text-to-image", requires=text_conditional, accepts=has_captions, order=25, default_n=DEFAULT_N,
                      what="text-conditional image models on captioned data: caption accuracy, R-precision, "
                           "FID/KID and diversity along the guidance curve, held-out pairs, paraphrases")
 def _evaluate(run: Any, model: Any, splits: dict[str, Any], *, n: int, seed: int, judge: str | None = None,
               progress: bool | None = None, **_: Any) -> dict[str, Any]:
-    """``genlab evaluate RUN`` for a text-to-image run: ``evaluate_text_to_image`` with at
-    most ``MAX_CLI_N`` captions per guidance value."""
-    cut = min(int(n), MAX_CLI_N)
-    notes = [] if cut == n else [
-        f"{cut} captions per guidance value of the {n} asked (each guidance value and probe samples that many): "
-        "genlab.evaluation.text_to_image.evaluate_text_to_image(run, n=...) takes more"]
-    return evaluate_text_to_image(run, n=cut, seed=seed, judge=judge, progress=progress, model=model,
-                                  splits=splits, notes=notes)
+    """``genlab evaluate RUN`` for a text-to-image run: ``evaluate_text_to_image`` with
+    ``n`` captions per guidance value (``DEFAULT_N`` when ``genlab evaluate`` gets no ``-n``)."""
+    return evaluate_text_to_image(run, n=int(n), seed=seed, judge=judge, progress=progress, model=model,
+                                  splits=splits)
