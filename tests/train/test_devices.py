@@ -152,10 +152,6 @@ def meta_results(monkeypatch):
     monkeypatch.setattr(tm, "_to_caller", to_caller)
 
 
-def _on_meta(model):
-    return model.to("meta")
-
-
 @pytest.mark.parametrize("name, config, calls", [
     ("vae", {**TINY}, ("forward", "sample", "reconstruct", "sample_latent")),
     ("vae", {**TINY, "likelihood": "gaussian"}, ("forward", "sample", "log_prob")),

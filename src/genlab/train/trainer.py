@@ -216,7 +216,6 @@ class Trainer:
             if self._own_rows:  # under torchrun: only this process's rows are read (DistributedSampler)
                 idx = idx[distributed.shard_rows(len(idx), self.rank, self.world)]
             batch = self._batch(self.train_data, idx)
-        n_global = batch_length(len(self.train_data), b, self.config.batch_size, self._multiple)
         self.batch_in_epoch = b + 1
         if self.batch_in_epoch == self._spe:
             self._epoch_ended = self.epoch  # the epoch whose last batch this is
@@ -224,7 +223,10 @@ class Trainer:
             draw = self._draws
             g = torch.Generator().manual_seed(mix_seed(self.config.seed, 7919, self.step, 0, *([draw] if draw else [])))
             # this process's rows are augmented as they are in the whole batch of one process
-            rows = (n_global, distributed.shard_rows(n_global, self.rank, self.world)) if self._own_rows else None
+            rows = None
+            if self._own_rows:
+                n_global = batch_length(len(self.train_data), b, self.config.batch_size, self._multiple)
+                rows = (n_global, distributed.shard_rows(n_global, self.rank, self.world))
             batch["x"] = self._augment(batch["x"], g, rows=rows)
         self._draws += 1
         batch = to_device(batch, self.device)
