@@ -147,7 +147,7 @@ def test_a_part_of_the_batch_is_augmented_as_in_the_whole_batch(spec):
         aug(x[:3], torch.Generator().manual_seed(7), rows=(10, slice(0, 5)))
 
 
-def test_batch_length_matches_batch_rows():
+def test_batch_rows_are_whole_groups_and_batch_length_counts_them():
     from genlab.train.trainer import batch_length, batch_rows
 
     for n in (1, 7, 64, 65):
@@ -155,4 +155,10 @@ def test_batch_length_matches_batch_rows():
         for bs in (1, 8, 32):
             for multiple in (1, 2, 3):
                 for b in range(-(-n // bs)):
-                    assert batch_length(n, b, bs, multiple) == len(batch_rows(order, b, bs, multiple))
+                    rows = batch_rows(order, b, bs, multiple)
+                    assert batch_length(n, b, bs, multiple) == len(rows)
+                    own = order[b * bs:(b + 1) * bs].tolist()
+                    if len(own) >= multiple:  # the batch's own rows, trimmed to whole groups
+                        assert rows.tolist() == own[:len(own) - len(own) % multiple]
+                    else:  # shorter than one group: the epoch's first group instead
+                        assert rows.tolist() == order[:multiple].tolist()

@@ -281,8 +281,7 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
                            probe_guidance: float | None = PROBE_GUIDANCE, seed: int = 0,
                            judge: str | None = None, judge_options: Mapping[str, Any] | None = None,
                            sample_options: Mapping[str, Any] | None = None, batch_size: int = 250,
-                           progress: bool | None = None, model: Any = None, splits: Any = None,
-                           notes: Sequence[str] = ()) -> dict[str, Any]:
+                           progress: bool | None = None, model: Any = None, splits: Any = None) -> dict[str, Any]:
     """Score a text-to-image run (``score_text_to_image``) and store the record in it
     (``eval.json["evaluation"]``, an ``eval`` row in ``metrics.jsonl``).
 
@@ -292,7 +291,6 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
         judge_options: options of ``caption_judges`` (``attribute_options``,
             ``image_text_options``, ``threads``, ``seed``).
         model, splits: the run's, when already loaded.
-        notes: more notes for the record.
         n, guidances, probe_guidance, seed, sample_options, batch_size, progress: as for
             ``score_text_to_image``.
     """
@@ -308,7 +306,6 @@ def evaluate_text_to_image(run: Any, *, n: int = DEFAULT_N, guidances: Sequence[
     record = score_text_to_image(model, splits, judges=judges, n=n, guidances=guidances,
                                  probe_guidance=probe_guidance, seed=seed, batch_size=batch_size,
                                  sample_options=sample_options, progress=progress)
-    record["notes"].extend(notes)
     describe_sets(record, "image")
     store_record(run, record)
     return record

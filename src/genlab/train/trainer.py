@@ -105,16 +105,17 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def batch_rows(order: torch.Tensor, b: int, batch_size: int, multiple: int = 1) -> torch.Tensor:
     """The rows of batch ``b`` of an epoch's ``order``, trimmed to whole groups of
-    ``multiple`` rows (PacGAN packs; a batch shorter than one group takes the first)."""
+    ``multiple`` rows (PacGAN packs; a batch shorter than one group takes the first);
+    ``batch_length`` is the rule."""
     idx = order[b * batch_size:(b + 1) * batch_size]
-    if len(idx) % multiple:
-        idx = idx[:len(idx) - len(idx) % multiple] if len(idx) >= multiple else order[:multiple]
-    return idx
+    k = batch_length(len(order), b, batch_size, multiple)
+    return idx[:k] if k <= len(idx) else order[:k]
 
 
 def batch_length(n: int, b: int, batch_size: int, multiple: int = 1) -> int:
-    """``len(batch_rows(order, b, batch_size, multiple))`` for an order of ``n`` rows,
-    without the order."""
+    """How many rows batch ``b`` has for an order of ``n`` rows (``len(batch_rows(...))``,
+    without the order): the batch's rows trimmed to whole groups of ``multiple``, or one
+    group when fewer."""
     rows = max(0, min(batch_size, n - b * batch_size))
     if rows % multiple:
         rows = rows - rows % multiple if rows >= multiple else min(multiple, n)
