@@ -52,17 +52,12 @@ model side by side) and the two trained models under ``benchmarks/out/unet_vs_di
     OMP_WAIT_POLICY=PASSIVE python benchmarks/unet_vs_diffusers.py --budget-min 15 --n-eval 1000
     python benchmarks/unet_vs_diffusers.py --smoke     # digits, tiny U-Nets, 1 CPU-s each, 20 samples
 
-**Run time: an estimate, not a measurement** (no full run was made when this was written).
-Probes on the shared 2-core AMD EPYC machine (load 3-6), one thread: a training step at
-batch 128 costs about 2 CPU-s for either network once warm (1.9-2.3 s; the first steps 3-4
-s; genlab's is ~1.1 s on an idle machine per ``diffusion_vs_gan_budget.py``), a forward
-pass of 100 images 0.5 CPU-s for either. So 15 CPU-minutes is some 400-800 steps per
-model, and the two networks were within 5% of each other in steps per CPU-second. Training
-takes a little over 15 min of wall clock on two free cores (longer on a busy machine: the
-budget is CPU time). The evaluation samples 2 x 1,000 images x 20 calls (~3.5 CPU-min) and
-extracts judge features, about 2-4 min of wall clock at 2 threads. In all about 20 min on
-a quiet 2-core machine for ``--budget-min 15``; each extra budget minute adds about one.
-A check at ``--budget-min 0.1 --n-eval 50`` took 51 s at load 5-6; ``--smoke`` about 18 s.
+**Run time, measured** (2026-12-04, quiet 2-core AMD EPYC machine, ``--budget-min 15
+--n-eval 1000``): training 943 s of wall clock (475 and 482 steps, 0.527 and 0.535 steps
+per CPU-second), sampling 66 s and 68 s at 2 threads, in all 17 min from start to the
+JSON. Each extra budget minute adds about one; a busy machine takes longer (the budget is
+CPU time). A check at ``--budget-min 0.1 --n-eval 50`` took 51 s at load 5-6;
+``--smoke`` about 18 s.
 """
 from __future__ import annotations
 
