@@ -32,6 +32,12 @@ under ``benchmarks/out/``.
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_vs_gan_budget.py   # first: trains and saves the model
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_sampler_steps.py --n 1000 --guidance 1
     OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_sampler_steps.py --train --budget 15   # standalone
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/diffusion_sampler_steps.py --settings ddpm:1000 --merge
+
+``--merge`` keeps the last run's rows for the settings not run now (when it scored the same
+model with the same ``--n``, ``--guidance`` and ``--seed``; otherwise it stops and says
+which differ), so one setting can be added or re-measured alone; the table, JSON and
+picture then hold every row, the new ones marked ``"measured": "now"`` in the JSON.
     python benchmarks/diffusion_sampler_steps.py --smoke     # a tiny model trained for 3 CPU-s, 10 samples, 10 steps
 
 **Run time: an estimate, not a measurement.** A probe of the full-size U-Net (32 channels)
@@ -47,6 +53,7 @@ from __future__ import annotations
 import _common  # sets OMP_WAIT_POLICY before torch
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -98,6 +105,24 @@ def get_model(args, train, smoke: bool):
                    "train_cpu_s": snap["cpu_s"], "config": DIFFUSION_CONFIG, "train": DIFFUSION_TRAIN}
 
 
+def merged_rows(rows: list[dict], path: Path, *, n: int, guidance: float, seed: int, source: dict) -> list[dict]:
+    """``rows`` with the rows of the JSON at ``path`` for the settings ``rows`` lacks, when
+    that run scored the same model (``source``) with the same ``n``, ``guidance`` and
+    ``seed``; ordered by network calls. Anything else stops with the reason."""
+    if not path.exists():
+        raise SystemExit(f"--merge: no earlier run at {path}")
+    old = json.loads(path.read_text())
+    same = {"n": n, "guidance": guidance, "seed": seed, "model": source}
+    differ = [k for k, v in same.items() if old.get(k) != v]
+    if differ:
+        raise SystemExit(f"--merge: the run in {path} differs in {', '.join(differ)} "
+                         f"({', '.join(f'{k}={old.get(k)!r}' for k in differ)}); not merged")
+    new = {(r["sampler"], r["steps"]) for r in rows}
+    kept = [r for r in old["rows"] if (r["sampler"], r["steps"]) not in new]
+    print(f"--merge: kept {len(kept)} row(s) of {path} ({old.get('date', 'undated')})", flush=True)
+    return sorted(kept + [{**r, "measured": "now"} for r in rows], key=lambda r: (r["network_calls"], r["sampler"]))
+
+
 def plot(rows: list[dict], floor: float, guidance: float, path: Path) -> None:
     import matplotlib
 
@@ -133,6 +158,9 @@ def main() -> None:
     ap.add_argument("--settings", default=SETTINGS, help="SAMPLER:STEPS, comma-separated")
     ap.add_argument("--threads", type=int, default=2, help="threads for sampling")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of the last run's JSON for settings not run now (same model, --n, "
+                         "--guidance and --seed), so that one setting can be added or re-measured alone")
     _common.add_smoke(ap)
     args = ap.parse_args()
     smoke = _common.start_smoke(args)
@@ -170,6 +198,10 @@ def main() -> None:
         print(f"  {row['setting']}: {per_sample:g} calls, {row['wall_s_per_1000']:.1f} s per 1,000 images, "
               f"FID {row['fid']:.2f}, KID {row['kid']:.4f}, class acc {row['class_accuracy']:.3f}", flush=True)
     hook.remove()
+    stem = "benchmarks/out/diffusion_sampler_steps"
+    if args.merge:
+        rows = merged_rows(rows, _common.out_path(stem + ".json"), n=n, guidance=args.guidance, seed=args.seed,
+                           source=source)
     print(f"\n{n} samples per setting (classes 0..9 cycling, seed {args.seed}, guidance w={args.guidance:g}) vs {n} "
           f"test images, feature space {judge.feature_space}; times at {torch.get_num_threads()} thread(s), "
           f"load {os.getloadavg()[0]:.2f} at the end; model: {source['source']}\n")
@@ -192,7 +224,6 @@ def main() -> None:
     else:
         _common.ratio(f"FID of DPM-Solver++ 20 steps vs DDIM 50 steps (w={args.guidance:g}, lower is better)", dpm,
                       ddim, "DDIM-50", "" if ddim is not None else "ddim:50 not in --settings")
-    stem = "benchmarks/out/diffusion_sampler_steps"
     plot(rows, floor["fid"], args.guidance, _common.out_path(stem + ".png"))
     save({"benchmark": "diffusion_sampler_steps", "n": n, "guidance": args.guidance, "seed": args.seed,
           "threads": torch.get_num_threads(), "model": source, "floor": floor, "rows": rows}, stem + ".json")
