@@ -41,6 +41,25 @@ def start_smoke(args) -> bool:
     return SMOKE
 
 
+def parse_or_work(parser, worker) -> tuple[object, bool] | None:
+    """Add ``--smoke``, parse; in a training process (``args.worker`` set) run
+    ``worker(args)`` and return None, else ``(args, smoke)`` with smoke mode started."""
+    add_smoke(parser)
+    args = parser.parse_args()
+    if getattr(args, "worker", None):
+        worker(args)
+        return None
+    return args, start_smoke(args)
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> None:
+    """Print ``rows`` (lists of cells, already formatted) under ``columns`` as a Markdown table."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
 def smoke_dir() -> Path:
     """This process's temporary folder for smoke outputs (removed at exit)."""
     global _SMOKE_DIR

@@ -152,12 +152,10 @@ def main() -> None:
     for flag, kw in (("--worker", {"choices": KINDS}), ("--work", {}), ("--model-dir", {}),
                      ("--budget-s", {"type": float}), ("--limit", {"type": int}), ("--tiny", {"action": "store_true"})):
         ap.add_argument(flag, help=argparse.SUPPRESS, **kw)
-    _common.add_smoke(ap)
-    args = ap.parse_args()
-    if args.worker:
-        worker(args)
+    parsed = _common.parse_or_work(ap, worker)
+    if parsed is None:
         return
-    smoke = _common.start_smoke(args)
+    args, smoke = parsed
     if smoke:
         args.data, args.stage1_steps = "digits", 20
     if args.budget_min <= 0 or args.n_eval < 10 or args.stage1_steps < 1:
@@ -194,15 +192,15 @@ def main() -> None:
             print(f"[{kind}] w={w:g}: FID {row['fid']:.2f}, class acc {row['class_accuracy']:.3f}, "
                   f"{row['sample_wall_s_per_1000']:.1f} s per 1,000 images", flush=True)
     print(f"\n### {args.data}, class-conditional: {budget_s / 60:.3g} CPU-min per model (one thread, process CPU time)\n")
-    print("| model | parameters | steps | train CPU-s | w | FID | KID | precision | recall | class acc. "
-          "| s / 1,000 samples (wall) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(f"| {r['model']} | {r['params']:,} | {r['steps']} | {r['train_cpu_s']:.0f} | {r['w']:g} | {r['fid']:.2f} "
-              f"| {r['kid']:.4f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['class_accuracy']:.3f} "
-              f"| {r['sample_wall_s_per_1000']:.1f} |")
-    print(f"| real vs real floor (train vs test) | - | - | - | - | {floor['fid']:.2f} | {floor['kid']:.4f} "
-          f"| {floor['precision']:.3f} | {floor['recall']:.3f} | - | - |\n")
+    _common.markdown_table(
+        ["model", "parameters", "steps", "train CPU-s", "w", "FID", "KID", "precision", "recall", "class acc.",
+         "s / 1,000 samples (wall)"],
+        [[r["model"], f"{r['params']:,}", r["steps"], f"{r['train_cpu_s']:.0f}", f"{r['w']:g}", f"{r['fid']:.2f}",
+          f"{r['kid']:.4f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['class_accuracy']:.3f}",
+          f"{r['sample_wall_s_per_1000']:.1f}"] for r in rows]
+        + [["real vs real floor (train vs test)", "-", "-", "-", "-", f"{floor['fid']:.2f}", f"{floor['kid']:.4f}",
+            f"{floor['precision']:.3f}", f"{floor['recall']:.3f}", "-", "-"]])
+    print()
     ldm = next(r for r in rows if r["model"] == "latent-diffusion")
     print(f"latent diffusion: {ldm['stage1_steps']} first-stage steps; reconstruction MSE per pixel on the "
           f"test images {ldm['recon_mse']:.5f}")

@@ -231,12 +231,10 @@ def main() -> None:
     ap.add_argument("--budgets-s", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
-    _common.add_smoke(ap)
-    args = ap.parse_args()
-    if args.worker:
-        worker(args)
+    parsed = _common.parse_or_work(ap, worker)
+    if parsed is None:
         return
-    smoke = _common.start_smoke(args)
+    args, smoke = parsed
     try:
         budgets_s = [1.0, 1.5] if smoke else sorted({60 * float(b) for b in args.budget_min.split(",")})
     except ValueError:
