@@ -127,6 +127,10 @@ from ._distribution import (  # noqa: E402,F401
     polynomial_kernel,
 )
 from ._manifold import diversity, memorization, prdc  # noqa: E402,F401
+from ._style import (  # noqa: E402,F401
+    adain, channel_stats, colour_histogram_distance, colour_w1, content_distance, gram, gram_distance, luminance,
+    preserve_colour, rgb_to_yiq, ssim_luminance, yiq_to_rgb,
+)
 from ._captions import (  # noqa: E402,F401
     attribute_accuracy, diversity_within, r_precision, r_precision_chance,
 )
@@ -150,4 +154,6 @@ __all__ = [
     "inception_score", "prdc", "memorization", "diversity", "mode_coverage",
     "toy_mode_metrics", "nll_nats", "bits_per_dim",
     "attribute_accuracy", "r_precision", "r_precision_chance", "diversity_within",
+    "gram", "gram_distance", "content_distance", "rgb_to_yiq", "yiq_to_rgb", "luminance", "preserve_colour",
+    "ssim_luminance", "colour_histogram_distance", "colour_w1", "channel_stats", "adain",
 ]
